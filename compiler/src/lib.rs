@@ -1,0 +1,1 @@
+//! Compiles the IR into BPF map images.

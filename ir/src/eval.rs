@@ -1,0 +1,299 @@
+//! The reference evaluator: the executable specification of policy semantics.
+//!
+//! Every other engine (graph, SMT, compiled image, kernel datapath) is checked
+//! against [`verdict`]. It favours plain, obviously correct code over speed.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::model::{
+    Action, Cluster, Direction, Entity, NamespaceMatch, Peer, Peers, Pod, PodSet, Policy, PortMatch,
+    Ports, Protocol, Subject, Tier,
+};
+
+/// One end of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FlowEnd {
+    /// Index into [`Cluster::pods`].
+    Pod(usize),
+    /// An address that belongs to no pod of the cluster.
+    External(IpAddr),
+}
+
+/// A connection attempt after any Service translation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Flow {
+    pub src: FlowEnd,
+    pub dst: FlowEnd,
+    pub protocol: Protocol,
+    pub port: u16,
+}
+
+/// A rule, by index into [`Cluster::policies`] and that policy's rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RuleRef {
+    pub policy: usize,
+    pub rule: usize,
+}
+
+/// Why one side of a flow was allowed or denied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Reason {
+    /// This end is outside the cluster, so no policy of this side applies.
+    Outside,
+    /// The pod uses the host network, which pod policies do not cover.
+    HostNetwork,
+    /// No policy isolates the pod in this direction.
+    NotIsolated,
+    /// This rule matched and its action decided.
+    Rule(RuleRef),
+    /// NetworkPolicies isolate the pod, and none of their rules matched.
+    NoRuleMatched { policies: Vec<usize> },
+}
+
+/// The decision of one direction: egress at the source or ingress at the destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: Reason,
+    /// Admin-tier `Pass` rules that handed this decision to a lower tier.
+    pub passed: Vec<RuleRef>,
+}
+
+/// The verdict for one flow: allowed when both directions allow it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub allowed: bool,
+    /// The flow judged, after any Service translation.
+    pub flow: Flow,
+    pub egress: Decision,
+    pub ingress: Decision,
+}
+
+/// Judges a flow: egress policy of the source, then ingress policy of the destination.
+pub fn verdict(cluster: &Cluster, flow: &Flow) -> Verdict {
+    let egress = decide_side(cluster, flow, Direction::Egress);
+    let ingress = decide_side(cluster, flow, Direction::Ingress);
+    Verdict {
+        allowed: egress.allowed && ingress.allowed,
+        flow: *flow,
+        egress,
+        ingress,
+    }
+}
+
+fn decide_side(cluster: &Cluster, flow: &Flow, direction: Direction) -> Decision {
+    let (subject, peer) = match direction {
+        Direction::Egress => (flow.src, flow.dst),
+        Direction::Ingress => (flow.dst, flow.src),
+    };
+    let FlowEnd::Pod(index) = subject else {
+        return decision(true, Reason::Outside, Vec::new());
+    };
+    let Some(pod) = cluster.pods.get(index) else {
+        return decision(true, Reason::Outside, Vec::new());
+    };
+    if pod.host_network {
+        return decision(true, Reason::HostNetwork, Vec::new());
+    }
+    let query = SideQuery {
+        cluster,
+        flow,
+        direction,
+        subject: pod,
+        peer,
+    };
+    query.decide()
+}
+
+fn decision(allowed: bool, reason: Reason, passed: Vec<RuleRef>) -> Decision {
+    Decision {
+        allowed,
+        reason,
+        passed,
+    }
+}
+
+/// One direction of one flow, seen from the pod that the policies select.
+struct SideQuery<'a> {
+    cluster: &'a Cluster,
+    flow: &'a Flow,
+    direction: Direction,
+    subject: &'a Pod,
+    peer: FlowEnd,
+}
+
+impl SideQuery<'_> {
+    fn decide(&self) -> Decision {
+        let mut passed = Vec::new();
+
+        if let Some(hit) = self.admin_tier(&mut passed) {
+            return decision(hit.1 == Action::Allow, Reason::Rule(hit.0), passed);
+        }
+
+        if let Some(found) = self.namespaced_tier() {
+            return Decision { passed, ..found };
+        }
+
+        if let Some(hit) = self.first_match_in(Tier::Baseline) {
+            return decision(hit.1 == Action::Allow, Reason::Rule(hit.0), passed);
+        }
+
+        decision(true, Reason::NotIsolated, passed)
+    }
+
+    /// Admin tier: policies by ascending priority, the first matching rule decides.
+    /// A `Pass` ends the tier without a decision.
+    fn admin_tier(&self, passed: &mut Vec<RuleRef>) -> Option<(RuleRef, Action)> {
+        let mut admins: Vec<usize> = self.selecting(Tier::Admin).collect();
+        admins.sort_by_key(|&i| {
+            let p = &self.cluster.policies[i];
+            (p.priority, p.name.clone())
+        });
+        for policy in admins {
+            if let Some((rule, action)) = self.first_matching_rule(policy) {
+                if action == Action::Pass {
+                    passed.push(rule);
+                    return None;
+                }
+                return Some((rule, action));
+            }
+        }
+        None
+    }
+
+    /// NetworkPolicy tier: isolation by any selecting policy, deny rules first,
+    /// then the union of allow rules.
+    fn namespaced_tier(&self) -> Option<Decision> {
+        let isolating: Vec<usize> = self
+            .selecting(Tier::Namespaced)
+            .filter(|&i| self.cluster.policies[i].isolates(self.direction))
+            .collect();
+        if isolating.is_empty() {
+            return None;
+        }
+        for wanted in [Action::Deny, Action::Allow] {
+            for &policy in &isolating {
+                let rules = self.matching_rules(policy).filter(|(_, a)| *a == wanted);
+                if let Some((rule, action)) = rules.into_iter().next() {
+                    return Some(decision(action == Action::Allow, Reason::Rule(rule), Vec::new()));
+                }
+            }
+        }
+        let reason = Reason::NoRuleMatched {
+            policies: isolating,
+        };
+        Some(decision(false, reason, Vec::new()))
+    }
+
+    fn first_match_in(&self, tier: Tier) -> Option<(RuleRef, Action)> {
+        let mut policies: Vec<usize> = self.selecting(tier).collect();
+        policies.sort_by_key(|&i| self.cluster.policies[i].name.clone());
+        policies.into_iter().find_map(|p| self.first_matching_rule(p))
+    }
+
+    /// Indices of the policies of a tier whose subject selects the pod.
+    fn selecting(&self, tier: Tier) -> impl Iterator<Item = usize> + '_ {
+        let policies = self.cluster.policies.iter().enumerate();
+        policies
+            .filter(move |(_, p)| p.tier == tier && subject_selects(self.cluster, p, self.subject))
+            .map(|(i, _)| i)
+    }
+
+    fn first_matching_rule(&self, policy: usize) -> Option<(RuleRef, Action)> {
+        self.matching_rules(policy).next()
+    }
+
+    fn matching_rules(&self, policy: usize) -> impl Iterator<Item = (RuleRef, Action)> + '_ {
+        let rules = self.cluster.policies[policy].rules.iter().enumerate();
+        rules
+            .filter(move |(_, r)| r.direction == self.direction)
+            .filter(move |(_, r)| self.peers_match(&r.peers) && self.ports_match(&r.ports))
+            .map(move |(rule, r)| (RuleRef { policy, rule }, r.action))
+    }
+
+    fn peers_match(&self, peers: &Peers) -> bool {
+        match peers {
+            Peers::Any => true,
+            Peers::List(list) => list.iter().any(|p| peer_matches(self.cluster, p, self.peer)),
+        }
+    }
+
+    fn ports_match(&self, ports: &Ports) -> bool {
+        let list = match ports {
+            Ports::Any => return true,
+            Ports::List(list) => list,
+        };
+        list.iter().any(|rule| {
+            rule.protocol == self.flow.protocol && self.port_matches(&rule.port, rule.protocol)
+        })
+    }
+
+    fn port_matches(&self, port: &PortMatch, protocol: Protocol) -> bool {
+        match port {
+            PortMatch::Any => true,
+            PortMatch::Range { start, end } => (*start..=*end).contains(&self.flow.port),
+            PortMatch::Named(name) => self.destination_port(name, protocol) == Some(self.flow.port),
+        }
+    }
+
+    /// A named port always resolves on the destination pod of the flow.
+    fn destination_port(&self, name: &str, protocol: Protocol) -> Option<u16> {
+        match self.flow.dst {
+            FlowEnd::Pod(i) => self.cluster.pods.get(i)?.named_port(name, protocol),
+            FlowEnd::External(_) => None,
+        }
+    }
+}
+
+/// Whether a policy's subject selects the pod.
+pub fn subject_selects(cluster: &Cluster, policy: &Policy, pod: &Pod) -> bool {
+    match &policy.subject {
+        Subject::Pods(set) => pod_set_contains(cluster, set, pod),
+    }
+}
+
+/// Whether the pod is in the namespaces and matches the pod selector of the set.
+pub fn pod_set_contains(cluster: &Cluster, set: &PodSet, pod: &Pod) -> bool {
+    namespace_matches(cluster, &set.namespaces, &pod.namespace) && set.pods.matches(&pod.labels)
+}
+
+pub fn namespace_matches(cluster: &Cluster, matcher: &NamespaceMatch, namespace: &str) -> bool {
+    match matcher {
+        NamespaceMatch::Name(name) => name == namespace,
+        NamespaceMatch::Selector(selector) => cluster
+            .namespaces
+            .get(namespace)
+            .is_some_and(|ns| selector.matches(&ns.labels)),
+    }
+}
+
+/// Whether a rule peer matches the other end of a flow.
+pub fn peer_matches(cluster: &Cluster, peer: &Peer, end: FlowEnd) -> bool {
+    match end {
+        FlowEnd::Pod(i) => cluster.pods.get(i).is_some_and(|pod| peer_matches_pod(cluster, peer, pod)),
+        FlowEnd::External(ip) => match peer {
+            Peer::Pods(_) => false,
+            Peer::IpBlock(block) => block.contains(ip),
+            Peer::Networks(nets) => nets.iter().any(|n| n.contains(&ip)),
+            Peer::Entity(entity) => matches!(entity, Entity::World | Entity::All),
+        },
+    }
+}
+
+fn peer_matches_pod(cluster: &Cluster, peer: &Peer, pod: &Pod) -> bool {
+    match peer {
+        Peer::Pods(set) => !pod.host_network && pod_set_contains(cluster, set, pod),
+        Peer::IpBlock(block) => {
+            cluster.settings.ipblock_matches_pods && pod.ip.is_some_and(|ip| block.contains(ip))
+        }
+        Peer::Networks(nets) => pod.ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
+        Peer::Entity(entity) => match entity {
+            Entity::All => true,
+            Entity::Cluster => true,
+            Entity::Host => pod.host_network,
+            Entity::World => false,
+        },
+    }
+}

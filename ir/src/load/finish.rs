@@ -1,0 +1,161 @@
+//! Steps that need every object: namespaces, addresses, endpoints, named ports.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::Loaded;
+use super::addresses::Allocator;
+use super::kinds::Builder;
+use crate::diag::Diagnostic;
+use crate::eval::{pod_set_contains, subject_selects};
+use crate::model::{Direction, Namespace, Peer, Peers, PortMatch, Ports, Protocol};
+use crate::source::Origin;
+
+pub fn finish(builder: Builder) -> Loaded {
+    let Builder {
+        options,
+        mut loaded,
+        slices,
+        ..
+    } = builder;
+    create_missing_namespaces(&mut loaded);
+    assign_pod_ips(&mut loaded, &options);
+    assign_cluster_ips(&mut loaded, &options);
+    for service in &mut loaded.cluster.services {
+        if let Some(endpoints) = slices.get(&service.key()) {
+            service.endpoints = Some(endpoints.clone());
+        }
+    }
+    warn_unresolved_named_ports(&mut loaded);
+    loaded
+}
+
+/// Every namespace something refers to exists afterwards, with its name label.
+fn create_missing_namespaces(loaded: &mut Loaded) {
+    let cluster = &loaded.cluster;
+    let mut referenced: BTreeMap<String, Option<Origin>> = BTreeMap::new();
+    let pods = cluster.pods.iter().map(|p| (&p.namespace, &p.origin));
+    let services = cluster.services.iter().map(|s| (&s.namespace, &s.origin));
+    let policies = cluster
+        .policies
+        .iter()
+        .filter_map(|p| Some((p.namespace.as_ref()?, &p.origin)));
+    for (ns, origin) in pods.chain(services).chain(policies) {
+        if !cluster.namespaces.contains_key(ns) {
+            referenced.entry(ns.clone()).or_insert_with(|| origin.clone());
+        }
+    }
+    for (name, origin) in referenced {
+        loaded.diagnostics.push(
+            Diagnostic::warning(
+                "moat::undeclared-namespace",
+                format!("namespace `{name}` is used but not declared"),
+            )
+            .at(origin)
+            .with_label("first use")
+            .with_help(format!(
+                "moat created it with only the label `kubernetes.io/metadata.name: {name}`; declare it to give it labels"
+            )),
+        );
+        let labels = BTreeMap::from([("kubernetes.io/metadata.name".to_string(), name.clone())]);
+        loaded.cluster.namespaces.insert(
+            name.clone(),
+            Namespace {
+                name,
+                labels,
+                origin: None,
+            },
+        );
+    }
+}
+
+/// Gives every pod without `status.podIP` an address from the pod CIDR, in
+/// `namespace/name` order, skipping addresses the manifests already use.
+fn assign_pod_ips(loaded: &mut Loaded, options: &super::LoadOptions) {
+    let pods = &mut loaded.cluster.pods;
+    let used: BTreeSet<_> = pods.iter().filter_map(|p| p.ip).collect();
+    let mut order: Vec<usize> = (0..pods.len()).collect();
+    order.sort_by(|&a, &b| (&pods[a].namespace, &pods[a].name).cmp(&(&pods[b].namespace, &pods[b].name)));
+    let mut allocator = Allocator::new(options.pod_cidr, used);
+    let mut exhausted = false;
+    for i in order {
+        let Some(pod) = pods.get_mut(i) else { continue };
+        if pod.ip.is_some() {
+            continue;
+        }
+        pod.ip = allocator.next_free();
+        exhausted |= pod.ip.is_none();
+    }
+    if exhausted {
+        loaded.diagnostics.push(
+            Diagnostic::error(
+                "moat::pod-cidr-exhausted",
+                format!("pod CIDR {} has too few addresses for every pod", options.pod_cidr),
+            )
+            .with_help("pass a larger range with `--pod-cidr`"),
+        );
+    }
+}
+
+fn assign_cluster_ips(loaded: &mut Loaded, options: &super::LoadOptions) {
+    let services = &mut loaded.cluster.services;
+    let used: BTreeSet<_> = services.iter().filter_map(|s| s.cluster_ip).collect();
+    let mut order: Vec<usize> = (0..services.len()).collect();
+    order.sort_by_key(|&i| services[i].key());
+    let mut allocator = Allocator::new(options.service_cidr, used);
+    for i in order {
+        let Some(service) = services.get_mut(i) else { continue };
+        let wants_ip = !service.headless && service.service_type != "ExternalName";
+        if wants_ip && service.cluster_ip.is_none() {
+            service.cluster_ip = allocator.next_free();
+        }
+    }
+}
+
+/// Warns about each named port of a rule that no pod it could reach declares.
+fn warn_unresolved_named_ports(loaded: &mut Loaded) {
+    let cluster = &loaded.cluster;
+    let mut found = Vec::new();
+    for policy in &cluster.policies {
+        for rule in &policy.rules {
+            let Ports::List(ports) = &rule.ports else { continue };
+            for port in ports {
+                let PortMatch::Named(name) = &port.port else { continue };
+                let declared = cluster.pods.iter().any(|pod| {
+                    let is_destination = match rule.direction {
+                        Direction::Ingress => subject_selects(cluster, policy, pod),
+                        Direction::Egress => peers_may_include(cluster, &rule.peers, pod),
+                    };
+                    is_destination && pod.named_port(name, port.protocol).is_some()
+                });
+                if !declared {
+                    found.push(unresolved(name, port.protocol, rule.direction, rule.origin.clone()));
+                }
+            }
+        }
+    }
+    loaded.diagnostics.extend(found);
+}
+
+fn peers_may_include(cluster: &crate::model::Cluster, peers: &Peers, pod: &crate::model::Pod) -> bool {
+    match peers {
+        Peers::Any => true,
+        Peers::List(list) => list.iter().any(|peer| match peer {
+            Peer::Pods(set) => pod_set_contains(cluster, set, pod),
+            _ => true,
+        }),
+    }
+}
+
+fn unresolved(name: &str, protocol: Protocol, direction: Direction, at: Option<Origin>) -> Diagnostic {
+    let whose = match direction {
+        Direction::Ingress => "pod this policy selects",
+        Direction::Egress => "destination pod of this rule",
+    };
+    Diagnostic::warning(
+        "moat::unresolved-named-port",
+        format!("no {whose} declares a {protocol} container port named `{name}`"),
+    )
+    .at(at)
+    .with_label("matches no port today")
+    .with_help("check the name and protocol against the pods' `containerPort` entries")
+}

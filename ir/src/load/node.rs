@@ -1,0 +1,220 @@
+//! A YAML or JSON document as a tree whose every node keeps its source span.
+
+use std::sync::Arc;
+
+use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+
+use crate::source::{Origin, SourceFile};
+
+/// A scalar, sequence or mapping with the place it came from.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub enum NodeKind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    /// Entries in document order; each key keeps its own span.
+    Map(Vec<(String, Origin, Node)>),
+}
+
+/// Why a file could not be parsed at all.
+#[derive(Debug)]
+pub struct SyntaxError {
+    pub message: String,
+    pub origin: Origin,
+}
+
+/// Parses every document of a YAML (or JSON) text.
+pub fn parse_documents(file: &Arc<SourceFile>) -> Result<Vec<Node>, SyntaxError> {
+    let index = LineIndex::new(&file.text);
+    let docs = MarkedYaml::load_from_str(&file.text).map_err(|e| {
+        let mark = e.marker();
+        SyntaxError {
+            message: e.info().to_string(),
+            origin: index.origin(file, mark.line(), mark.col(), 1),
+        }
+    })?;
+    let converter = Converter { file, index: &index };
+    Ok(docs
+        .iter()
+        .filter(|d| !matches!(d.data, YamlData::Value(Scalar::Null)) || d.span.len() > 0)
+        .map(|d| converter.node(d))
+        .collect())
+}
+
+struct Converter<'a> {
+    file: &'a Arc<SourceFile>,
+    index: &'a LineIndex,
+}
+
+impl Converter<'_> {
+    fn origin(&self, node: &MarkedYaml) -> Origin {
+        let start = node.span.start;
+        let len = node.span.len().max(1);
+        self.index.origin(self.file, start.line(), start.col(), len)
+    }
+
+    fn node(&self, node: &MarkedYaml) -> Node {
+        let origin = self.origin(node);
+        let kind = match &node.data {
+            YamlData::Value(scalar) => scalar_kind(scalar),
+            YamlData::Representation(text, _, _) => NodeKind::Str(text.to_string()),
+            YamlData::Sequence(items) => NodeKind::Seq(items.iter().map(|n| self.node(n)).collect()),
+            YamlData::Mapping(map) => NodeKind::Map(
+                map.iter()
+                    .map(|(k, v)| (key_text(k), self.origin(k), self.node(v)))
+                    .collect(),
+            ),
+            YamlData::Tagged(_, inner) => return self.node(inner),
+            YamlData::Alias(_) | YamlData::BadValue => NodeKind::Null,
+        };
+        Node { kind, origin }
+    }
+}
+
+fn scalar_kind(scalar: &Scalar) -> NodeKind {
+    match scalar {
+        Scalar::Null => NodeKind::Null,
+        Scalar::Boolean(b) => NodeKind::Bool(*b),
+        Scalar::Integer(i) => NodeKind::Int(*i),
+        Scalar::FloatingPoint(f) => NodeKind::Float(f.into_inner()),
+        Scalar::String(s) => NodeKind::Str(s.to_string()),
+    }
+}
+
+fn key_text(key: &MarkedYaml) -> String {
+    match &key.data {
+        YamlData::Value(Scalar::String(s)) => s.to_string(),
+        YamlData::Value(Scalar::Integer(i)) => i.to_string(),
+        YamlData::Value(Scalar::Boolean(b)) => b.to_string(),
+        YamlData::Value(Scalar::FloatingPoint(f)) => f.to_string(),
+        YamlData::Value(Scalar::Null) => "null".to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Converts saphyr's character-based line and column into byte offsets.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Self { starts }
+    }
+
+    /// `line` is 1-based and `col` 0-based in characters, as saphyr reports them.
+    fn origin(&self, file: &Arc<SourceFile>, line: usize, col: usize, len: usize) -> Origin {
+        let line_start = self
+            .starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(file.text.len());
+        let rest = file.text.get(line_start..).unwrap_or("");
+        let byte_col: usize = rest.chars().take(col).map(char::len_utf8).sum();
+        let offset = line_start + byte_col;
+        let available = file.text.len().saturating_sub(offset);
+        Origin {
+            file: Arc::clone(file),
+            line: line.max(1),
+            column: col + 1,
+            offset,
+            len: len.min(available.max(1)),
+        }
+    }
+}
+
+impl Node {
+    /// Entry `key` of a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.kind {
+            NodeKind::Map(entries) => entries.iter().find(|(k, _, _)| k == key).map(|(_, _, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Origin of the key `key` of a mapping, used to point at a field name.
+    pub fn key_origin(&self, key: &str) -> Option<&Origin> {
+        match &self.kind {
+            NodeKind::Map(entries) => entries.iter().find(|(k, _, _)| k == key).map(|(_, o, _)| o),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.kind, NodeKind::Null)
+    }
+
+    /// The node at a path of mapping keys and sequence indices, as far as it exists.
+    pub fn at_path(&self, path: &[PathStep]) -> &Node {
+        let mut current = self;
+        for step in path {
+            let next = match (step, &current.kind) {
+                (PathStep::Key(k), NodeKind::Map(_)) => current.get(k),
+                (PathStep::Index(i), NodeKind::Seq(items)) => items.get(*i),
+                _ => None,
+            };
+            match next {
+                Some(n) => current = n,
+                None => break,
+            }
+        }
+        current
+    }
+
+    /// A plain JSON value with the same content, for typed deserialisation.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match &self.kind {
+            NodeKind::Null => Value::Null,
+            NodeKind::Bool(b) => Value::Bool(*b),
+            NodeKind::Int(i) => Value::from(*i),
+            NodeKind::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            NodeKind::Str(s) => Value::String(s.clone()),
+            NodeKind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
+            NodeKind::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, _, v)| (k.clone(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// A short name of the node's type, for "expected X, found Y" messages.
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            NodeKind::Null => "null",
+            NodeKind::Bool(_) => "a boolean",
+            NodeKind::Int(_) => "an integer",
+            NodeKind::Float(_) => "a number",
+            NodeKind::Str(_) => "a string",
+            NodeKind::Seq(_) => "a list",
+            NodeKind::Map(_) => "a mapping",
+        }
+    }
+}
+
+/// One step of a path into a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathStep {
+    Key(String),
+    Index(usize),
+}

@@ -1,0 +1,1 @@
+//! Loads compiled images into the kernel datapath.

@@ -1,0 +1,1 @@
+//! Graph and SMT engines that prove properties of policies.

@@ -146,7 +146,9 @@ pub fn judge(cluster: &Cluster, spec: &FlowSpec) -> Result<Judgement, String> {
                 spec.port
             )
         })?;
-        return Ok(Judgement::Service(service_verdict(cluster, src, service, port)));
+        return Ok(Judgement::Service(service_verdict(
+            cluster, src, service, port,
+        )));
     }
     let dst = resolve_end(cluster, &spec.dst)?;
     let flow = Flow {

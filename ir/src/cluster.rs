@@ -14,7 +14,8 @@ impl Cluster {
     }
 
     pub fn pod(&self, namespace: &str, name: &str) -> Option<&Pod> {
-        self.pod_index(namespace, name).and_then(|i| self.pods.get(i))
+        self.pod_index(namespace, name)
+            .and_then(|i| self.pods.get(i))
     }
 
     /// Index of the pod that owns this address. Host-network pods share the

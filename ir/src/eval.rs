@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::model::{
-    Action, Cluster, Direction, Entity, NamespaceMatch, Peer, Peers, Pod, PodSet, Policy, PortMatch,
-    Ports, Protocol, Subject, Tier,
+    Action, Cluster, Direction, Entity, NamespaceMatch, Peer, Peers, Pod, PodSet, Policy,
+    PortMatch, Ports, Protocol, Subject, Tier,
 };
 
 /// One end of a flow.
@@ -177,7 +177,11 @@ impl SideQuery<'_> {
             for &policy in &isolating {
                 let rules = self.matching_rules(policy).filter(|(_, a)| *a == wanted);
                 if let Some((rule, action)) = rules.into_iter().next() {
-                    return Some(decision(action == Action::Allow, Reason::Rule(rule), Vec::new()));
+                    return Some(decision(
+                        action == Action::Allow,
+                        Reason::Rule(rule),
+                        Vec::new(),
+                    ));
                 }
             }
         }
@@ -190,7 +194,9 @@ impl SideQuery<'_> {
     fn first_match_in(&self, tier: Tier) -> Option<(RuleRef, Action)> {
         let mut policies: Vec<usize> = self.selecting(tier).collect();
         policies.sort_by_key(|&i| self.cluster.policies[i].name.clone());
-        policies.into_iter().find_map(|p| self.first_matching_rule(p))
+        policies
+            .into_iter()
+            .find_map(|p| self.first_matching_rule(p))
     }
 
     /// Indices of the policies of a tier whose subject selects the pod.
@@ -216,7 +222,9 @@ impl SideQuery<'_> {
     fn peers_match(&self, peers: &Peers) -> bool {
         match peers {
             Peers::Any => true,
-            Peers::List(list) => list.iter().any(|p| peer_matches(self.cluster, p, self.peer)),
+            Peers::List(list) => list
+                .iter()
+                .any(|p| peer_matches(self.cluster, p, self.peer)),
         }
     }
 
@@ -272,7 +280,10 @@ pub fn namespace_matches(cluster: &Cluster, matcher: &NamespaceMatch, namespace:
 /// Whether a rule peer matches the other end of a flow.
 pub fn peer_matches(cluster: &Cluster, peer: &Peer, end: FlowEnd) -> bool {
     match end {
-        FlowEnd::Pod(i) => cluster.pods.get(i).is_some_and(|pod| peer_matches_pod(cluster, peer, pod)),
+        FlowEnd::Pod(i) => cluster
+            .pods
+            .get(i)
+            .is_some_and(|pod| peer_matches_pod(cluster, peer, pod)),
         FlowEnd::External(ip) => match peer {
             Peer::Pods(_) => false,
             Peer::IpBlock(block) => block.contains(ip),
@@ -288,7 +299,9 @@ fn peer_matches_pod(cluster: &Cluster, peer: &Peer, pod: &Pod) -> bool {
         Peer::IpBlock(block) => {
             cluster.settings.ipblock_matches_pods && pod.ip.is_some_and(|ip| block.contains(ip))
         }
-        Peer::Networks(nets) => pod.ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
+        Peer::Networks(nets) => pod
+            .ip
+            .is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
         Peer::Entity(entity) => match entity {
             Entity::All => true,
             Entity::Cluster => true,

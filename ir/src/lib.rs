@@ -2,6 +2,7 @@
 //! spans, and the reference evaluator that defines policy semantics.
 
 pub mod cluster;
+pub mod conformance;
 pub mod diag;
 pub mod eval;
 pub mod load;

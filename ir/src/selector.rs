@@ -121,7 +121,10 @@ pub fn validate_label_value(value: &str) -> Result<(), String> {
         return Ok(());
     }
     if value.len() > 63 {
-        return Err(format!("must be at most 63 characters, found {}", value.len()));
+        return Err(format!(
+            "must be at most 63 characters, found {}",
+            value.len()
+        ));
     }
     let valid_chars = value
         .chars()
@@ -143,7 +146,9 @@ fn is_dns_subdomain(text: &str) -> bool {
         let bytes = label.as_bytes();
         !label.is_empty()
             && label.len() <= 63
-            && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && label
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
             && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
     })

@@ -9,7 +9,9 @@ use crate::common::{EXIT_FAILURE, Inputs, print_diagnostics};
 /// Exits 0 when clean, 1 on errors (or on warnings with --deny-warnings),
 /// 2 on usage errors.
 #[derive(Args)]
-#[command(after_help = "Example:\n  moat check policies/demo\n  helm template ./chart | moat check -")]
+#[command(
+    after_help = "Example:\n  moat check policies/demo\n  helm template ./chart | moat check -"
+)]
 pub struct CheckArgs {
     #[command(flatten)]
     inputs: Inputs,
@@ -47,7 +49,11 @@ fn summary(loaded: &moat_ir::Loaded) -> String {
     } else {
         String::new()
     };
-    let objects = if kinds.is_empty() { "no objects".to_string() } else { kinds.join(", ") };
+    let objects = if kinds.is_empty() {
+        "no objects".to_string()
+    } else {
+        kinds.join(", ")
+    };
     let cluster = &loaded.cluster;
     format!(
         "{} {}: {objects}{skipped_text}; {} {}, {} {}, {} {}; {} {}, {} {}",

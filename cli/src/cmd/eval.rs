@@ -15,7 +15,9 @@ use crate::flows::{judge, parse_flow};
 /// with `#` are echoed unchanged. A malformed line is an error naming its
 /// line number, and the exit code is then 1.
 #[derive(Args)]
-#[command(after_help = "Example:\n  echo \"x/b -> x/a tcp/80\" | moat eval cluster.yaml policies.yaml\n  x/b -> x/a tcp/80 allow")]
+#[command(
+    after_help = "Example:\n  echo \"x/b -> x/a tcp/80\" | moat eval cluster.yaml policies.yaml\n  x/b -> x/a tcp/80 allow"
+)]
 pub struct EvalArgs {
     #[command(flatten)]
     inputs: Inputs,
@@ -35,7 +37,10 @@ pub fn run(args: &EvalArgs) -> u8 {
     let mut failed = false;
     for (number, line) in stdin.lines().enumerate() {
         let Ok(line) = line else {
-            eprintln!("error: failed to read standard input at line {}", number + 1);
+            eprintln!(
+                "error: failed to read standard input at line {}",
+                number + 1
+            );
             return EXIT_FAILURE;
         };
         let trimmed = line.trim();

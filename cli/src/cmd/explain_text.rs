@@ -32,7 +32,10 @@ pub fn rule_text(cluster: &Cluster, rule: RuleRef) -> String {
     match rule_info(cluster, rule) {
         Some(info) => {
             let at = info.location.map(|l| format!(" ({l})")).unwrap_or_default();
-            format!("{} {} {}[{}]{at}", info.kind, info.policy, info.direction, info.index)
+            format!(
+                "{} {} {}[{}]{at}",
+                info.kind, info.policy, info.direction, info.index
+            )
         }
         None => "an unknown rule".to_string(),
     }
@@ -40,7 +43,11 @@ pub fn rule_text(cluster: &Cluster, rule: RuleRef) -> String {
 
 /// One sentence for one side's decision.
 pub fn decision_text(cluster: &Cluster, decision: &Decision, direction: Direction) -> String {
-    let verb = if decision.allowed { "allowed" } else { "denied" };
+    let verb = if decision.allowed {
+        "allowed"
+    } else {
+        "denied"
+    };
     let mut text = match &decision.reason {
         Reason::Outside => format!("{verb}: outside the cluster, no {direction} policy applies"),
         Reason::HostNetwork => format!("{verb}: host-network pod, pod policies do not apply"),

@@ -69,7 +69,10 @@ pub fn run(args: &MatrixArgs) -> u8 {
         Format::Csv => print!("{}", table.csv()),
         Format::Json => {
             let cells = table.cells();
-            println!("{}", serde_json::to_string_pretty(&cells).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&cells).unwrap_or_default()
+            );
         }
     }
     0
@@ -120,7 +123,10 @@ impl Table {
             .collect();
         Self {
             pods: cluster.pods.iter().map(|p| p.key()).collect(),
-            ports: ports.iter().map(|(p, n)| format!("{}/{n}", p.lower())).collect(),
+            ports: ports
+                .iter()
+                .map(|(p, n)| format!("{}/{n}", p.lower()))
+                .collect(),
             rows,
         }
     }
@@ -142,7 +148,13 @@ impl Table {
             let key: Vec<String> = row
                 .iter()
                 .enumerate()
-                .map(|(dst, cell)| if src == dst { "-".repeat(cell.len()) } else { Self::symbol(cell) })
+                .map(|(dst, cell)| {
+                    if src == dst {
+                        "-".repeat(cell.len())
+                    } else {
+                        Self::symbol(cell)
+                    }
+                })
                 .collect();
             groups.entry(key).or_default().push(src);
         }
@@ -152,7 +164,11 @@ impl Table {
         let mut ordered: Vec<(&Vec<String>, &Vec<usize>)> = groups.iter().collect();
         ordered.sort_by_key(|(_, srcs)| srcs.first().copied());
         for (key, srcs) in ordered {
-            let names: Vec<&str> = srcs.iter().filter_map(|&i| self.pods.get(i)).map(String::as_str).collect();
+            let names: Vec<&str> = srcs
+                .iter()
+                .filter_map(|&i| self.pods.get(i))
+                .map(String::as_str)
+                .collect();
             out.push_str(&format!("from {}:\n", names.join(", ")));
             for (dst, symbols) in key.iter().enumerate() {
                 let name = self.pods.get(dst).map(String::as_str).unwrap_or("");
@@ -165,7 +181,10 @@ impl Table {
     fn markdown(&self) -> String {
         let mut out = String::new();
         for (p, port) in self.ports.iter().enumerate() {
-            out.push_str(&format!("### {port}\n\n| from \\ to | {} |\n", self.pods.join(" | ")));
+            out.push_str(&format!(
+                "### {port}\n\n| from \\ to | {} |\n",
+                self.pods.join(" | ")
+            ));
             out.push_str(&format!("|---|{}\n", "---|".repeat(self.pods.len())));
             for (src, row) in self.rows.iter().enumerate() {
                 let cells: Vec<&str> = row

@@ -10,7 +10,9 @@ use crate::flows::{EndSpec, FlowSpec, Judgement, judge, parse_end, parse_port};
 
 /// Judge one flow and explain which policies and rules decided it.
 #[derive(Args)]
-#[command(after_help = "Example:\n  moat query policies/demo-isolated --from default/client-0 --to svc:default/web-service --port 80/tcp")]
+#[command(
+    after_help = "Example:\n  moat query policies/demo-isolated --from default/client-0 --to svc:default/web-service --port 80/tcp"
+)]
 pub struct QueryArgs {
     #[command(flatten)]
     inputs: Inputs,
@@ -85,7 +87,10 @@ pub fn run(args: &QueryArgs) -> u8 {
     let answer = answer(cluster, args, &judgement);
     match args.output {
         Format::Text => print_text(&answer),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&answer).unwrap_or_default()
+        ),
         Format::Yaml => print!("{}", crate::common::to_yaml(&answer)),
     }
     0
@@ -124,7 +129,9 @@ fn answer(cluster: &Cluster, args: &QueryArgs, judgement: &Judgement) -> Answer 
 fn backend(cluster: &Cluster, to: &str, verdict: &Verdict, port: Option<u16>) -> BackendAnswer {
     let (src, dst) = ends(verdict);
     BackendAnswer {
-        destination: dst.map(|d| end_name(cluster, d)).unwrap_or_else(|| to.to_string()),
+        destination: dst
+            .map(|d| end_name(cluster, d))
+            .unwrap_or_else(|| to.to_string()),
         port: port.unwrap_or(0),
         allowed: verdict.allowed,
         egress: side(cluster, src, &verdict.egress, Direction::Egress),
@@ -136,7 +143,12 @@ fn ends(verdict: &Verdict) -> (Option<FlowEnd>, Option<FlowEnd>) {
     (Some(verdict.flow.src), Some(verdict.flow.dst))
 }
 
-fn side(cluster: &Cluster, end: Option<FlowEnd>, decision: &moat_ir::Decision, direction: Direction) -> Side {
+fn side(
+    cluster: &Cluster,
+    end: Option<FlowEnd>,
+    decision: &moat_ir::Decision,
+    direction: Direction,
+) -> Side {
     let pod = match end {
         Some(FlowEnd::Pod(i)) => Some(i),
         _ => None,
@@ -145,7 +157,9 @@ fn side(cluster: &Cluster, end: Option<FlowEnd>, decision: &moat_ir::Decision, d
         pod: pod.and_then(|i| cluster.pods.get(i)).map(|p| p.key()),
         allowed: decision.allowed,
         explanation: decision_text(cluster, decision, direction),
-        selecting_policies: pod.map(|i| selecting_policies(cluster, i, direction)).unwrap_or_default(),
+        selecting_policies: pod
+            .map(|i| selecting_policies(cluster, i, direction))
+            .unwrap_or_default(),
     }
 }
 
@@ -165,11 +179,17 @@ fn print_text(answer: &Answer) {
         }
         println!("  egress:  {}", b.egress.explanation);
         if !b.egress.selecting_policies.is_empty() {
-            println!("           selected by: {}", b.egress.selecting_policies.join(", "));
+            println!(
+                "           selected by: {}",
+                b.egress.selecting_policies.join(", ")
+            );
         }
         println!("  ingress: {}", b.ingress.explanation);
         if !b.ingress.selecting_policies.is_empty() {
-            println!("           selected by: {}", b.ingress.selecting_policies.join(", "));
+            println!(
+                "           selected by: {}",
+                b.ingress.selecting_policies.join(", ")
+            );
         }
     }
 }

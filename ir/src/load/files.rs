@@ -21,7 +21,9 @@ pub fn read_inputs(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<
             let mut found = Vec::new();
             walk(path, &mut found, diagnostics);
             found.sort();
-            found.iter().for_each(|f| read_file(f, &mut files, diagnostics));
+            found
+                .iter()
+                .for_each(|f| read_file(f, &mut files, diagnostics));
         } else {
             read_file(path, &mut files, diagnostics);
         }

@@ -41,7 +41,9 @@ fn create_missing_namespaces(loaded: &mut Loaded) {
         .filter_map(|p| Some((p.namespace.as_ref()?, &p.origin)));
     for (ns, origin) in pods.chain(services).chain(policies) {
         if !cluster.namespaces.contains_key(ns) {
-            referenced.entry(ns.clone()).or_insert_with(|| origin.clone());
+            referenced
+                .entry(ns.clone())
+                .or_insert_with(|| origin.clone());
         }
     }
     for (name, origin) in referenced {
@@ -74,7 +76,9 @@ fn assign_pod_ips(loaded: &mut Loaded, options: &super::LoadOptions) {
     let pods = &mut loaded.cluster.pods;
     let used: BTreeSet<_> = pods.iter().filter_map(|p| p.ip).collect();
     let mut order: Vec<usize> = (0..pods.len()).collect();
-    order.sort_by(|&a, &b| (&pods[a].namespace, &pods[a].name).cmp(&(&pods[b].namespace, &pods[b].name)));
+    order.sort_by(|&a, &b| {
+        (&pods[a].namespace, &pods[a].name).cmp(&(&pods[b].namespace, &pods[b].name))
+    });
     let mut allocator = Allocator::new(options.pod_cidr, used);
     let mut exhausted = false;
     for i in order {
@@ -89,7 +93,10 @@ fn assign_pod_ips(loaded: &mut Loaded, options: &super::LoadOptions) {
         loaded.diagnostics.push(
             Diagnostic::error(
                 "moat::pod-cidr-exhausted",
-                format!("pod CIDR {} has too few addresses for every pod", options.pod_cidr),
+                format!(
+                    "pod CIDR {} has too few addresses for every pod",
+                    options.pod_cidr
+                ),
             )
             .with_help("pass a larger range with `--pod-cidr`"),
         );
@@ -103,7 +110,9 @@ fn assign_cluster_ips(loaded: &mut Loaded, options: &super::LoadOptions) {
     order.sort_by_key(|&i| services[i].key());
     let mut allocator = Allocator::new(options.service_cidr, used);
     for i in order {
-        let Some(service) = services.get_mut(i) else { continue };
+        let Some(service) = services.get_mut(i) else {
+            continue;
+        };
         let wants_ip = !service.headless && service.service_type != "ExternalName";
         if wants_ip && service.cluster_ip.is_none() {
             service.cluster_ip = allocator.next_free();
@@ -117,9 +126,13 @@ fn warn_unresolved_named_ports(loaded: &mut Loaded) {
     let mut found = Vec::new();
     for policy in &cluster.policies {
         for rule in &policy.rules {
-            let Ports::List(ports) = &rule.ports else { continue };
+            let Ports::List(ports) = &rule.ports else {
+                continue;
+            };
             for port in ports {
-                let PortMatch::Named(name) = &port.port else { continue };
+                let PortMatch::Named(name) = &port.port else {
+                    continue;
+                };
                 let declared = cluster.pods.iter().any(|pod| {
                     let is_destination = match rule.direction {
                         Direction::Ingress => subject_selects(cluster, policy, pod),
@@ -128,7 +141,12 @@ fn warn_unresolved_named_ports(loaded: &mut Loaded) {
                     is_destination && pod.named_port(name, port.protocol).is_some()
                 });
                 if !declared {
-                    found.push(unresolved(name, port.protocol, rule.direction, rule.origin.clone()));
+                    found.push(unresolved(
+                        name,
+                        port.protocol,
+                        rule.direction,
+                        rule.origin.clone(),
+                    ));
                 }
             }
         }
@@ -136,7 +154,11 @@ fn warn_unresolved_named_ports(loaded: &mut Loaded) {
     loaded.diagnostics.extend(found);
 }
 
-fn peers_may_include(cluster: &crate::model::Cluster, peers: &Peers, pod: &crate::model::Pod) -> bool {
+fn peers_may_include(
+    cluster: &crate::model::Cluster,
+    peers: &Peers,
+    pod: &crate::model::Pod,
+) -> bool {
     match peers {
         Peers::Any => true,
         Peers::List(list) => list.iter().any(|peer| match peer {
@@ -146,7 +168,12 @@ fn peers_may_include(cluster: &crate::model::Cluster, peers: &Peers, pod: &crate
     }
 }
 
-fn unresolved(name: &str, protocol: Protocol, direction: Direction, at: Option<Origin>) -> Diagnostic {
+fn unresolved(
+    name: &str,
+    protocol: Protocol,
+    direction: Direction,
+    at: Option<Origin>,
+) -> Diagnostic {
     let whose = match direction {
         Direction::Ingress => "pod this policy selects",
         Direction::Egress => "destination pod of this rule",

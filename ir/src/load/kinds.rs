@@ -12,7 +12,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::node::{Node, PathStep};
 use super::{LoadOptions, Loaded, field_origin, netpol, schema, typed};
 use crate::diag::Diagnostic;
-use crate::model::{ContainerPort, Endpoint, Namespace, Pod, Protocol, Service, ServicePort, TargetPort};
+use crate::model::{
+    ContainerPort, Endpoint, Namespace, Pod, Protocol, Service, ServicePort, TargetPort,
+};
 use crate::source::Origin;
 
 /// Accumulates objects across files; [`Builder::finish`] resolves what needs all of them.
@@ -102,7 +104,9 @@ impl Builder {
                 )
                 .at(Some(doc.origin.clone()))
                 .with_label("this object")
-                .with_help("every Kubernetes object needs `apiVersion`, `kind` and `metadata.name`"),
+                .with_help(
+                    "every Kubernetes object needs `apiVersion`, `kind` and `metadata.name`",
+                ),
             );
             return None;
         }
@@ -118,7 +122,11 @@ impl Builder {
     }
 
     fn is_duplicate(&mut self, header: &Header, doc: &Node) -> bool {
-        let scope = if header.kind == "Namespace" { "" } else { &header.namespace };
+        let scope = if header.kind == "Namespace" {
+            ""
+        } else {
+            &header.namespace
+        };
         let key = format!("{}/{}/{}", header.kind, scope, header.name);
         match self.seen.get(&key) {
             Some(first) => {
@@ -128,7 +136,10 @@ impl Builder {
                 )
                 .at(Some(doc.origin.clone()))
                 .with_label("second definition")
-                .with_help(format!("first defined at {}; remove one of them", first.location()));
+                .with_help(format!(
+                    "first defined at {}; remove one of them",
+                    first.location()
+                ));
                 self.diag(diagnostic);
                 true
             }
@@ -266,12 +277,22 @@ impl Builder {
         let key = format!("{}/{service}", header.namespace);
         let entry = self.slices.entry(key).or_default();
         for endpoint in &slice.endpoints {
-            let ready = endpoint.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
+            let ready = endpoint
+                .conditions
+                .as_ref()
+                .and_then(|c| c.ready)
+                .unwrap_or(true);
             let pod = endpoint
                 .target_ref
                 .as_ref()
                 .filter(|r| r.kind.as_deref() == Some("Pod"))
-                .and_then(|r| Some(format!("{}/{}", r.namespace.as_deref().unwrap_or(&header.namespace), r.name.as_deref()?)));
+                .and_then(|r| {
+                    Some(format!(
+                        "{}/{}",
+                        r.namespace.as_deref().unwrap_or(&header.namespace),
+                        r.name.as_deref()?
+                    ))
+                });
             for address in &endpoint.addresses {
                 if let Ok(ip) = address.parse() {
                     entry.push(Endpoint {
@@ -287,8 +308,8 @@ impl Builder {
 
     fn network_policy(&mut self, doc: &Node, header: &Header, out: &mut Vec<Diagnostic>) {
         schema::check_fields(doc, &schema::NETWORK_POLICY, "", out);
-        let Ok(policy) = typed::from_node::<net::NetworkPolicy>(doc, "NetworkPolicy")
-            .map_err(|e| out.push(e))
+        let Ok(policy) =
+            typed::from_node::<net::NetworkPolicy>(doc, "NetworkPolicy").map_err(|e| out.push(e))
         else {
             return;
         };
@@ -337,43 +358,80 @@ fn workload_template<'a>(
     let count = |n: Option<i32>| u32::try_from(n.unwrap_or(1)).unwrap_or(0);
     match kind {
         "Deployment" => {
-            let d = typed::from_node::<apps::Deployment>(doc, kind).map_err(|e| out.push(e)).ok()?;
+            let d = typed::from_node::<apps::Deployment>(doc, kind)
+                .map_err(|e| out.push(e))
+                .ok()?;
             let spec = d.spec?;
-            Some((count(spec.replicas), spec.template, template_node(spec_node)))
+            Some((
+                count(spec.replicas),
+                spec.template,
+                template_node(spec_node),
+            ))
         }
         "ReplicaSet" => {
-            let r = typed::from_node::<apps::ReplicaSet>(doc, kind).map_err(|e| out.push(e)).ok()?;
+            let r = typed::from_node::<apps::ReplicaSet>(doc, kind)
+                .map_err(|e| out.push(e))
+                .ok()?;
             let spec = r.spec?;
-            Some((count(spec.replicas), spec.template?, template_node(spec_node)))
+            Some((
+                count(spec.replicas),
+                spec.template?,
+                template_node(spec_node),
+            ))
         }
         "StatefulSet" => {
-            let s = typed::from_node::<apps::StatefulSet>(doc, kind).map_err(|e| out.push(e)).ok()?;
+            let s = typed::from_node::<apps::StatefulSet>(doc, kind)
+                .map_err(|e| out.push(e))
+                .ok()?;
             let spec = s.spec?;
-            Some((count(spec.replicas), spec.template, template_node(spec_node)))
+            Some((
+                count(spec.replicas),
+                spec.template,
+                template_node(spec_node),
+            ))
         }
         "DaemonSet" => {
-            let d = typed::from_node::<apps::DaemonSet>(doc, kind).map_err(|e| out.push(e)).ok()?;
+            let d = typed::from_node::<apps::DaemonSet>(doc, kind)
+                .map_err(|e| out.push(e))
+                .ok()?;
             Some((1, d.spec?.template, template_node(spec_node)))
         }
         "Job" => {
-            let j = typed::from_node::<batch::Job>(doc, kind).map_err(|e| out.push(e)).ok()?;
+            let j = typed::from_node::<batch::Job>(doc, kind)
+                .map_err(|e| out.push(e))
+                .ok()?;
             let spec = j.spec?;
-            Some((count(spec.parallelism), spec.template, template_node(spec_node)))
+            Some((
+                count(spec.parallelism),
+                spec.template,
+                template_node(spec_node),
+            ))
         }
         _ => {
-            let c = typed::from_node::<batch::CronJob>(doc, kind).map_err(|e| out.push(e)).ok()?;
+            let c = typed::from_node::<batch::CronJob>(doc, kind)
+                .map_err(|e| out.push(e))
+                .ok()?;
             let job = c.spec?.job_template.spec?;
             let job_node = spec_node
                 .get("jobTemplate")
                 .and_then(|n| n.get("spec"))
                 .unwrap_or(spec_node);
-            Some((count(job.parallelism), job.template, template_node(job_node)))
+            Some((
+                count(job.parallelism),
+                job.template,
+                template_node(job_node),
+            ))
         }
     }
 }
 
 /// Everything of a pod that comes from its spec.
-fn pod_from_spec(spec: &core::PodSpec, node: &Node, header: &Header, out: &mut Vec<Diagnostic>) -> Pod {
+fn pod_from_spec(
+    spec: &core::PodSpec,
+    node: &Node,
+    header: &Header,
+    out: &mut Vec<Diagnostic>,
+) -> Pod {
     let mut ports = Vec::new();
     let containers = node.get("containers");
     for (c, container) in spec.containers.iter().enumerate() {
@@ -395,16 +453,27 @@ fn pod_from_spec(spec: &core::PodSpec, node: &Node, header: &Header, out: &mut V
         node_name: spec.node_name.clone(),
         host_network: spec.host_network.unwrap_or(false),
         ready: true,
-        images: spec.containers.iter().filter_map(|c| c.image.clone()).collect(),
+        images: spec
+            .containers
+            .iter()
+            .filter_map(|c| c.image.clone())
+            .collect(),
         owner: None,
         origin: Some(node.origin.clone()),
     }
 }
 
-fn container_port(port: &core::ContainerPort, node: &Node, out: &mut Vec<Diagnostic>) -> Option<ContainerPort> {
+fn container_port(
+    port: &core::ContainerPort,
+    node: &Node,
+    out: &mut Vec<Diagnostic>,
+) -> Option<ContainerPort> {
     let protocol = netpol::protocol(port.protocol.as_deref(), node, out)?;
     let Ok(number) = u16::try_from(port.container_port) else {
-        out.push(port_range_error(i64::from(port.container_port), &field_origin(node, "containerPort")));
+        out.push(port_range_error(
+            i64::from(port.container_port),
+            &field_origin(node, "containerPort"),
+        ));
         return None;
     };
     if number == 0 {
@@ -418,12 +487,19 @@ fn container_port(port: &core::ContainerPort, node: &Node, out: &mut Vec<Diagnos
     })
 }
 
-fn service_port(port: &core::ServicePort, node: &Node, out: &mut Vec<Diagnostic>) -> Option<ServicePort> {
+fn service_port(
+    port: &core::ServicePort,
+    node: &Node,
+    out: &mut Vec<Diagnostic>,
+) -> Option<ServicePort> {
     let protocol = netpol::protocol(port.protocol.as_deref(), node, out)?;
     let number = match u16::try_from(port.port) {
         Ok(n) if n > 0 => n,
         _ => {
-            out.push(port_range_error(i64::from(port.port), &field_origin(node, "port")));
+            out.push(port_range_error(
+                i64::from(port.port),
+                &field_origin(node, "port"),
+            ));
             return None;
         }
     };
@@ -432,7 +508,10 @@ fn service_port(port: &core::ServicePort, node: &Node, out: &mut Vec<Diagnostic>
         Some(IntOrString::Int(t)) => match u16::try_from(*t) {
             Ok(t) if t > 0 => TargetPort::Number(t),
             _ => {
-                out.push(port_range_error(i64::from(*t), &field_origin(node, "targetPort")));
+                out.push(port_range_error(
+                    i64::from(*t),
+                    &field_origin(node, "targetPort"),
+                ));
                 return None;
             }
         },
@@ -450,13 +529,20 @@ fn service_port(port: &core::ServicePort, node: &Node, out: &mut Vec<Diagnostic>
 }
 
 fn port_range_error(number: i64, at: &Origin) -> Diagnostic {
-    Diagnostic::error("moat::port-out-of-range", format!("port {number} is out of range"))
-        .at(Some(at.clone()))
-        .with_label("not in 1..=65535")
-        .with_help("ports are numbers from 1 to 65535")
+    Diagnostic::error(
+        "moat::port-out-of-range",
+        format!("port {number} is out of range"),
+    )
+    .at(Some(at.clone()))
+    .with_label("not in 1..=65535")
+    .with_help("ports are numbers from 1 to 65535")
 }
 
-fn status_ip(status: &core::PodStatus, doc: &Node, out: &mut Vec<Diagnostic>) -> Option<std::net::IpAddr> {
+fn status_ip(
+    status: &core::PodStatus,
+    doc: &Node,
+    out: &mut Vec<Diagnostic>,
+) -> Option<std::net::IpAddr> {
     let text = status
         .pod_ip
         .as_deref()

@@ -115,7 +115,9 @@ fn load_file(builder: &mut kinds::Builder, file: &Arc<SourceFile>) {
             Diagnostic::error("moat::invalid-yaml", format!("invalid YAML: {}", e.message))
                 .at(Some(e.origin))
                 .with_label("parsing stopped here")
-                .with_help("fix the syntax; every document after this point in the file was skipped"),
+                .with_help(
+                    "fix the syntax; every document after this point in the file was skipped",
+                ),
         ),
     }
 }
@@ -127,7 +129,10 @@ fn load_document(builder: &mut kinds::Builder, doc: &Node) {
         NodeKind::Seq(items) => items.iter().for_each(|i| load_document(builder, i)),
         NodeKind::Map(_) => {
             let is_list = doc.get("kind").and_then(Node::as_str) == Some("List")
-                || doc.get("kind").and_then(Node::as_str).is_some_and(|k| k.ends_with("List"))
+                || doc
+                    .get("kind")
+                    .and_then(Node::as_str)
+                    .is_some_and(|k| k.ends_with("List"))
                     && doc.get("items").is_some();
             if is_list {
                 if let Some(NodeKind::Seq(items)) = doc.get("items").map(|n| &n.kind) {
@@ -143,7 +148,9 @@ fn load_document(builder: &mut kinds::Builder, doc: &Node) {
                 format!("a manifest must be a mapping, found {}", doc.type_name()),
             )
             .at(Some(doc.origin.clone()))
-            .with_help("each YAML document holds one Kubernetes object with `apiVersion` and `kind`"),
+            .with_help(
+                "each YAML document holds one Kubernetes object with `apiVersion` and `kind`",
+            ),
         ),
     }
 }

@@ -29,7 +29,11 @@ pub fn convert(
     let ctx = Context { spec: spec_node };
 
     let subject_node = spec_node.get("podSelector").unwrap_or(spec_node);
-    let pods = selector::convert(&spec.pod_selector.clone().unwrap_or_default(), subject_node, out);
+    let pods = selector::convert(
+        &spec.pod_selector.clone().unwrap_or_default(),
+        subject_node,
+        out,
+    );
     let (isolates_ingress, isolates_egress) = policy_types(&spec, spec_node, out);
 
     let mut rules = Vec::new();
@@ -75,7 +79,11 @@ fn allow_rule(direction: Direction, index: usize, peers: Peers, ports: Ports, at
 }
 
 /// `policyTypes`, defaulting to Ingress plus Egress when `spec.egress` is present.
-fn policy_types(spec: &net::NetworkPolicySpec, node: &Node, out: &mut Vec<Diagnostic>) -> (bool, bool) {
+fn policy_types(
+    spec: &net::NetworkPolicySpec,
+    node: &Node,
+    out: &mut Vec<Diagnostic>,
+) -> (bool, bool) {
     let Some(types) = &spec.policy_types else {
         return (true, spec.egress.is_some());
     };
@@ -87,10 +95,15 @@ fn policy_types(spec: &net::NetworkPolicySpec, node: &Node, out: &mut Vec<Diagno
             "Ingress" => ingress = true,
             "Egress" => egress = true,
             other => out.push(
-                Diagnostic::error("moat::invalid-policy-type", format!("unknown policy type `{other}`"))
-                    .at(Some(types_node.at_path(&[PathStep::Index(i)]).origin.clone()))
-                    .with_label("not a policy type")
-                    .with_help("`policyTypes` takes `Ingress` and `Egress`"),
+                Diagnostic::error(
+                    "moat::invalid-policy-type",
+                    format!("unknown policy type `{other}`"),
+                )
+                .at(Some(
+                    types_node.at_path(&[PathStep::Index(i)]).origin.clone(),
+                ))
+                .with_label("not a policy type")
+                .with_help("`policyTypes` takes `Ingress` and `Egress`"),
             ),
         }
     }
@@ -252,7 +265,11 @@ fn parse_cidr(text: &str, node: &Node, out: &mut Vec<Diagnostic>) -> Option<IpNe
     }
 }
 
-fn port_from(port: &net::NetworkPolicyPort, node: &Node, out: &mut Vec<Diagnostic>) -> Option<PortRule> {
+fn port_from(
+    port: &net::NetworkPolicyPort,
+    node: &Node,
+    out: &mut Vec<Diagnostic>,
+) -> Option<PortRule> {
     let protocol = protocol(port.protocol.as_deref(), node, out)?;
     let port_node = node.get("port").unwrap_or(node);
     let end_node = node.get("endPort").unwrap_or(node);
@@ -264,7 +281,10 @@ fn port_from(port: &net::NetworkPolicyPort, node: &Node, out: &mut Vec<Diagnosti
         }
         (Some(IntOrString::String(name)), end) => {
             if end.is_some() {
-                out.push(end_port_error("`endPort` cannot be used with a named port", end_node));
+                out.push(end_port_error(
+                    "`endPort` cannot be used with a named port",
+                    end_node,
+                ));
                 return None;
             }
             if let Ok(number) = name.parse::<i64>() {
@@ -312,10 +332,13 @@ pub fn protocol(text: Option<&str>, node: &Node, out: &mut Vec<Diagnostic>) -> O
                 None => "use `TCP`, `UDP` or `SCTP`".to_string(),
             };
             out.push(
-                Diagnostic::error("moat::unknown-protocol", format!("unknown protocol `{other}`"))
-                    .at(Some(node.get("protocol").unwrap_or(node).origin.clone()))
-                    .with_label("not TCP, UDP or SCTP")
-                    .with_help(help),
+                Diagnostic::error(
+                    "moat::unknown-protocol",
+                    format!("unknown protocol `{other}`"),
+                )
+                .at(Some(node.get("protocol").unwrap_or(node).origin.clone()))
+                .with_label("not TCP, UDP or SCTP")
+                .with_help(help),
             );
             None
         }
@@ -327,10 +350,13 @@ fn port_number(number: i64, node: &Node, out: &mut Vec<Diagnostic>) -> Option<u1
         Ok(port) if port > 0 => Some(port),
         _ => {
             out.push(
-                Diagnostic::error("moat::port-out-of-range", format!("port {number} is out of range"))
-                    .at(Some(node.origin.clone()))
-                    .with_label("not in 1..=65535")
-                    .with_help("ports are numbers from 1 to 65535, or a container port name"),
+                Diagnostic::error(
+                    "moat::port-out-of-range",
+                    format!("port {number} is out of range"),
+                )
+                .at(Some(node.origin.clone()))
+                .with_label("not in 1..=65535")
+                .with_help("ports are numbers from 1 to 65535, or a container port name"),
             );
             None
         }
@@ -342,7 +368,9 @@ fn port_number(number: i64, node: &Node, out: &mut Vec<Diagnostic>) -> Option<u1
 fn check_port_name(name: &str, node: &Node, out: &mut Vec<Diagnostic>) -> Option<()> {
     let valid = !name.is_empty()
         && name.len() <= 15
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && name.chars().any(|c| c.is_ascii_lowercase())
         && !name.starts_with('-')
         && !name.ends_with('-')
@@ -351,10 +379,13 @@ fn check_port_name(name: &str, node: &Node, out: &mut Vec<Diagnostic>) -> Option
         return Some(());
     }
     out.push(
-        Diagnostic::error("moat::invalid-port-name", format!("invalid port name `{name}`"))
-            .at(Some(node.origin.clone()))
-            .with_label("not a valid port name")
-            .with_help("a port name has at most 15 lower-case letters, digits and `-`"),
+        Diagnostic::error(
+            "moat::invalid-port-name",
+            format!("invalid port name `{name}`"),
+        )
+        .at(Some(node.origin.clone()))
+        .with_label("not a valid port name")
+        .with_help("a port name has at most 15 lower-case letters, digits and `-`"),
     );
     None
 }

@@ -42,7 +42,10 @@ pub fn parse_documents(file: &Arc<SourceFile>) -> Result<Vec<Node>, SyntaxError>
             origin: index.origin(file, mark.line(), mark.col(), 1),
         }
     })?;
-    let converter = Converter { file, index: &index };
+    let converter = Converter {
+        file,
+        index: &index,
+    };
     Ok(docs
         .iter()
         .filter(|d| !matches!(d.data, YamlData::Value(Scalar::Null)) || d.span.len() > 0)
@@ -67,7 +70,9 @@ impl Converter<'_> {
         let kind = match &node.data {
             YamlData::Value(scalar) => scalar_kind(scalar),
             YamlData::Representation(text, _, _) => NodeKind::Str(text.to_string()),
-            YamlData::Sequence(items) => NodeKind::Seq(items.iter().map(|n| self.node(n)).collect()),
+            YamlData::Sequence(items) => {
+                NodeKind::Seq(items.iter().map(|n| self.node(n)).collect())
+            }
             YamlData::Mapping(map) => NodeKind::Map(
                 map.iter()
                     .map(|(k, v)| (key_text(k), self.origin(k), self.node(v)))
@@ -186,7 +191,9 @@ impl Node {
             NodeKind::Null => Value::Null,
             NodeKind::Bool(b) => Value::Bool(*b),
             NodeKind::Int(i) => Value::from(*i),
-            NodeKind::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            NodeKind::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+            }
             NodeKind::Str(s) => Value::String(s.clone()),
             NodeKind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
             NodeKind::Map(entries) => Value::Object(

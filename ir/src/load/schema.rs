@@ -41,10 +41,8 @@ const INGRESS_RULE: Shape = Shape::Fields(&[
     ("from", &Shape::List(&PEER)),
     ("ports", &Shape::List(&PORT)),
 ]);
-const EGRESS_RULE: Shape = Shape::Fields(&[
-    ("to", &Shape::List(&PEER)),
-    ("ports", &Shape::List(&PORT)),
-]);
+const EGRESS_RULE: Shape =
+    Shape::Fields(&[("to", &Shape::List(&PEER)), ("ports", &Shape::List(&PORT))]);
 const NETPOL_SPEC: Shape = Shape::Fields(&[
     ("podSelector", &SELECTOR),
     ("policyTypes", &Shape::Free),

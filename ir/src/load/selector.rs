@@ -9,7 +9,11 @@ use crate::selector::{
 };
 
 /// Converts and validates a selector; `node` is the selector's own node, for locations.
-pub fn convert(selector: &meta::LabelSelector, node: &Node, out: &mut Vec<Diagnostic>) -> LabelSelector {
+pub fn convert(
+    selector: &meta::LabelSelector,
+    node: &Node,
+    out: &mut Vec<Diagnostic>,
+) -> LabelSelector {
     let mut requirements = Vec::new();
     let labels_node = node.get("matchLabels").unwrap_or(node);
     for (key, value) in selector.match_labels.iter().flatten() {
@@ -17,7 +21,10 @@ pub fn convert(selector: &meta::LabelSelector, node: &Node, out: &mut Vec<Diagno
         check_key(key, at, out);
         if let Err(reason) = validate_label_value(value) {
             let at = labels_node.get(key).map_or(at, |n| &n.origin);
-            out.push(invalid_label(format!("invalid label value `{value}`: {reason}"), at));
+            out.push(invalid_label(
+                format!("invalid label value `{value}`: {reason}"),
+                at,
+            ));
         }
         requirements.push(Requirement {
             key: key.clone(),
@@ -87,8 +94,11 @@ fn check_values(
     let needs_values = matches!(operator, Operator::In | Operator::NotIn);
     if needs_values && values.is_empty() {
         out.push(
-            invalid_label(format!("operator `{operator:?}` needs at least one value"), at)
-                .with_help("add `values: [...]`, or use `Exists` / `DoesNotExist`"),
+            invalid_label(
+                format!("operator `{operator:?}` needs at least one value"),
+                at,
+            )
+            .with_help("add `values: [...]`, or use `Exists` / `DoesNotExist`"),
         );
         return None;
     }
@@ -101,7 +111,10 @@ fn check_values(
     }
     for value in values {
         if let Err(reason) = validate_label_value(value) {
-            out.push(invalid_label(format!("invalid label value `{value}`: {reason}"), at));
+            out.push(invalid_label(
+                format!("invalid label value `{value}`: {reason}"),
+                at,
+            ));
         }
     }
     Some(())
@@ -109,7 +122,10 @@ fn check_values(
 
 fn check_key(key: &str, at: &crate::source::Origin, out: &mut Vec<Diagnostic>) {
     if let Err(reason) = validate_label_key(key) {
-        out.push(invalid_label(format!("invalid label key `{key}`: {reason}"), at));
+        out.push(invalid_label(
+            format!("invalid label key `{key}`: {reason}"),
+            at,
+        ));
     }
 }
 
@@ -117,5 +133,7 @@ fn invalid_label(message: String, at: &crate::source::Origin) -> Diagnostic {
     Diagnostic::error("moat::invalid-selector", message)
         .at(Some(at.clone()))
         .with_label("invalid here")
-        .with_help("label keys are `[prefix/]name` and values at most 63 characters of [A-Za-z0-9-_.]")
+        .with_help(
+            "label keys are `[prefix/]name` and values at most 63 characters of [A-Za-z0-9-_.]",
+        )
 }

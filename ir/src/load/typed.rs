@@ -19,7 +19,9 @@ pub fn from_node<T: DeserializeOwned>(node: &Node, kind: &str) -> Result<T, Diag
         )
         .at(Some(at.origin.clone()))
         .with_label(format!("found {}", at.type_name()))
-        .with_help(format!("check the type of `{field}` against the {kind} schema"))
+        .with_help(format!(
+            "check the type of `{field}` against the {kind} schema"
+        ))
     })
 }
 

@@ -84,6 +84,22 @@ pub fn verdict(cluster: &Cluster, flow: &Flow) -> Verdict {
 }
 
 fn decide_side(cluster: &Cluster, flow: &Flow, direction: Direction) -> Decision {
+    decide_side_among(cluster, flow, direction, None)
+}
+
+/// Decides one direction of a flow exactly as [`verdict`] does, looking only at
+/// the `candidates` policies (indices into [`Cluster::policies`]) when given.
+///
+/// `candidates` must be in ascending order and contain every policy whose
+/// subject selects the deciding
+/// pod. The compiler passes a precomputed list so that it need not scan all
+/// policies per lookup.
+pub fn decide_side_among(
+    cluster: &Cluster,
+    flow: &Flow,
+    direction: Direction,
+    candidates: Option<&[usize]>,
+) -> Decision {
     let (subject, peer) = match direction {
         Direction::Egress => (flow.src, flow.dst),
         Direction::Ingress => (flow.dst, flow.src),
@@ -103,6 +119,7 @@ fn decide_side(cluster: &Cluster, flow: &Flow, direction: Direction) -> Decision
         direction,
         subject: pod,
         peer,
+        candidates,
     };
     query.decide()
 }
@@ -122,6 +139,7 @@ struct SideQuery<'a> {
     direction: Direction,
     subject: &'a Pod,
     peer: FlowEnd,
+    candidates: Option<&'a [usize]>,
 }
 
 impl SideQuery<'_> {
@@ -201,10 +219,15 @@ impl SideQuery<'_> {
 
     /// Indices of the policies of a tier whose subject selects the pod.
     fn selecting(&self, tier: Tier) -> impl Iterator<Item = usize> + '_ {
-        let policies = self.cluster.policies.iter().enumerate();
-        policies
-            .filter(move |(_, p)| p.tier == tier && subject_selects(self.cluster, p, self.subject))
-            .map(|(i, _)| i)
+        let all: Box<dyn Iterator<Item = usize>> = match self.candidates {
+            Some(list) => Box::new(list.iter().copied()),
+            None => Box::new(0..self.cluster.policies.len()),
+        };
+        all.filter(move |&i| {
+            self.cluster.policies.get(i).is_some_and(|p| {
+                p.tier == tier && subject_selects(self.cluster, p, self.subject)
+            })
+        })
     }
 
     fn first_matching_rule(&self, policy: usize) -> Option<(RuleRef, Action)> {

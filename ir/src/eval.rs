@@ -91,9 +91,8 @@ fn decide_side(cluster: &Cluster, flow: &Flow, direction: Direction) -> Decision
 /// the `candidates` policies (indices into [`Cluster::policies`]) when given.
 ///
 /// `candidates` must be in ascending order and contain every policy whose
-/// subject selects the deciding
-/// pod. The compiler passes a precomputed list so that it need not scan all
-/// policies per lookup.
+/// subject selects the deciding pod. The compiler passes a precomputed list
+/// so that it need not scan all policies per lookup.
 pub fn decide_side_among(
     cluster: &Cluster,
     flow: &Flow,
@@ -224,9 +223,10 @@ impl SideQuery<'_> {
             None => Box::new(0..self.cluster.policies.len()),
         };
         all.filter(move |&i| {
-            self.cluster.policies.get(i).is_some_and(|p| {
-                p.tier == tier && subject_selects(self.cluster, p, self.subject)
-            })
+            self.cluster
+                .policies
+                .get(i)
+                .is_some_and(|p| p.tier == tier && subject_selects(self.cluster, p, self.subject))
         })
     }
 

@@ -78,14 +78,16 @@ fn allow_rule(direction: Direction, index: usize, peers: Peers, ports: Ports, at
     }
 }
 
-/// `policyTypes`, defaulting to Ingress plus Egress when `spec.egress` is present.
+/// `policyTypes`; when missing or empty, Ingress plus Egress if the policy has
+/// egress rules, as the API server defaults it (an empty `egress: []` adds nothing).
 fn policy_types(
     spec: &net::NetworkPolicySpec,
     node: &Node,
     out: &mut Vec<Diagnostic>,
 ) -> (bool, bool) {
-    let Some(types) = &spec.policy_types else {
-        return (true, spec.egress.is_some());
+    let types = match &spec.policy_types {
+        Some(types) if !types.is_empty() => types,
+        _ => return (true, spec.egress.as_ref().is_some_and(|e| !e.is_empty())),
     };
     let types_node = node.get("policyTypes").unwrap_or(node);
     let mut ingress = false;

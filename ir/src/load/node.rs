@@ -59,10 +59,21 @@ struct Converter<'a> {
 }
 
 impl Converter<'_> {
+    /// A scalar's origin covers the scalar; a collection's covers only the
+    /// rest of its first line, so reports highlight where it starts.
     fn origin(&self, node: &MarkedYaml) -> Origin {
         let start = node.span.start;
-        let len = node.span.len().max(1);
-        self.index.origin(self.file, start.line(), start.col(), len)
+        let mut origin = self.index.origin(self.file, start.line(), start.col(), 1);
+        let is_collection = matches!(node.data, YamlData::Sequence(_) | YamlData::Mapping(_));
+        let rest = self.file.text.get(origin.offset..).unwrap_or("");
+        let line_len = rest.find('\n').unwrap_or(rest.len()).max(1);
+        origin.len = if is_collection {
+            line_len
+        } else {
+            let span_len: usize = rest.chars().take(node.span.len()).map(char::len_utf8).sum();
+            span_len.max(1)
+        };
+        origin
     }
 
     fn node(&self, node: &MarkedYaml) -> Node {

@@ -76,7 +76,10 @@ fn expression(
         }
     };
     let values = expr.values.clone().unwrap_or_default();
-    let values_at = node.get("values").map_or(&node.origin, |n| &n.origin);
+    let values_at = node
+        .get("values")
+        .or_else(|| node.get("operator"))
+        .map_or(&node.origin, |n| &n.origin);
     check_values(operator, &values, values_at, out)?;
     Some(Requirement {
         key: expr.key.clone(),

@@ -7,6 +7,7 @@ pub mod diag;
 pub mod eval;
 pub mod load;
 pub mod model;
+pub mod portset;
 pub mod selector;
 pub mod service;
 pub mod source;

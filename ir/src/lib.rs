@@ -16,3 +16,4 @@ pub use diag::{Diagnostic, Severity};
 pub use eval::{Decision, Flow, FlowEnd, Reason, RuleRef, Verdict, verdict};
 pub use load::{LoadOptions, Loaded, load_paths, load_str};
 pub use model::*;
+pub use portset::PortSet;

@@ -1,1 +1,4 @@
-//! Graph and SMT engines that prove properties of policies.
+//! Verification of a loaded cluster: graph and SMT engines, lint checks,
+//! assertions, explanations, policy diffs and CI output formats.
+
+pub mod graph;

@@ -104,21 +104,26 @@ pub fn load_sources(sources: Vec<Arc<SourceFile>>, options: &LoadOptions) -> Loa
     loaded
 }
 
+/// Loads every document of a file; its diagnostics come out in file order.
 fn load_file(builder: &mut kinds::Builder, file: &Arc<SourceFile>) {
-    match node::parse_documents(file) {
-        Ok(docs) => {
-            for doc in docs {
-                load_document(builder, &doc);
-            }
-        }
-        Err(e) => builder.diag(
-            Diagnostic::error("moat::invalid-yaml", format!("invalid YAML: {}", e.message))
-                .at(Some(e.origin))
-                .with_label("parsing stopped here")
-                .with_help(
-                    "fix the syntax; every document after this point in the file was skipped",
-                ),
-        ),
+    let first_new = builder.loaded.diagnostics.len();
+    let (docs, errors) = node::parse_documents(file);
+    for error in errors {
+        builder.diag(
+            Diagnostic::error(
+                "moat::invalid-yaml",
+                format!("invalid YAML: {}", error.message),
+            )
+            .at(Some(error.origin))
+            .with_label("parsing stopped here")
+            .with_help("fix the syntax; moat skipped this document"),
+        );
+    }
+    for doc in docs {
+        load_document(builder, &doc);
+    }
+    if let Some(new) = builder.loaded.diagnostics.get_mut(first_new..) {
+        new.sort_by_key(|d| d.origin.as_ref().map(|o| o.offset));
     }
 }
 

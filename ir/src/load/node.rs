@@ -25,7 +25,7 @@ pub enum NodeKind {
     Map(Vec<(String, Origin, Node)>),
 }
 
-/// Why a file could not be parsed at all.
+/// A syntax error that stopped the parse of one document.
 #[derive(Debug)]
 pub struct SyntaxError {
     pub message: String,
@@ -33,29 +33,90 @@ pub struct SyntaxError {
 }
 
 /// Parses every document of a YAML (or JSON) text.
-pub fn parse_documents(file: &Arc<SourceFile>) -> Result<Vec<Node>, SyntaxError> {
+///
+/// When the text does not parse as a whole, each part that starts at a `---`
+/// line is parsed on its own, so a syntax error costs only its own document
+/// and every broken document is reported.
+pub fn parse_documents(file: &Arc<SourceFile>) -> (Vec<Node>, Vec<SyntaxError>) {
     let index = LineIndex::new(&file.text);
-    let docs = MarkedYaml::load_from_str(&file.text).map_err(|e| {
+    let whole_error = match parse_part(file, &index, &file.text, 0) {
+        Ok(docs) => return (docs, Vec::new()),
+        Err(e) => e,
+    };
+    let parts = split_documents(&file.text);
+    if parts.len() < 2 {
+        return (Vec::new(), vec![whole_error]);
+    }
+    let mut docs = Vec::new();
+    let mut errors = Vec::new();
+    for (first_line, text) in parts {
+        match parse_part(file, &index, text, first_line) {
+            Ok(mut part) => docs.append(&mut part),
+            Err(e) => errors.push(e),
+        }
+    }
+    (docs, errors)
+}
+
+/// Parses `text`, a part of `file` that starts on the 0-based line `line_offset`.
+fn parse_part(
+    file: &Arc<SourceFile>,
+    index: &LineIndex,
+    text: &str,
+    line_offset: usize,
+) -> Result<Vec<Node>, SyntaxError> {
+    let docs = MarkedYaml::load_from_str(text).map_err(|e| {
         let mark = e.marker();
+        let origin = index.origin(file, mark.line() + line_offset, mark.col(), 1);
+        let part_start = index.starts.get(line_offset).copied().unwrap_or(0);
+        let content_end = part_start + text.trim_end().len();
         SyntaxError {
             message: e.info().to_string(),
-            origin: index.origin(file, mark.line(), mark.col(), 1),
+            origin: index.clamp_to_content(file, origin, content_end),
         }
     })?;
     let converter = Converter {
         file,
-        index: &index,
+        index,
+        line_offset,
     };
     Ok(docs
         .iter()
-        .filter(|d| !matches!(d.data, YamlData::Value(Scalar::Null)) || d.span.len() > 0)
+        .filter(|d| !matches!(d.data, YamlData::Value(Scalar::Null)) || !d.span.is_empty())
         .map(|d| converter.node(d))
         .collect())
+}
+
+/// Splits a text before each line that starts a document (`---`), returning
+/// each part with its 0-based first line.
+///
+/// YAML forbids `---` at the start of a line inside a scalar, so the split
+/// never cuts a value in two.
+fn split_documents(text: &str) -> Vec<(usize, &str)> {
+    let mut parts = Vec::new();
+    let mut part_start = 0;
+    let mut part_line = 0;
+    let mut offset = 0;
+    for (line_number, line) in text.split_inclusive('\n').enumerate() {
+        let content = line.trim_end_matches(['\n', '\r']);
+        let is_marker =
+            content == "---" || content.starts_with("--- ") || content.starts_with("---\t");
+        if is_marker && offset > part_start {
+            parts.push((part_line, text.get(part_start..offset).unwrap_or("")));
+            part_start = offset;
+            part_line = line_number;
+        }
+        offset += line.len();
+    }
+    parts.push((part_line, text.get(part_start..).unwrap_or("")));
+    parts
 }
 
 struct Converter<'a> {
     file: &'a Arc<SourceFile>,
     index: &'a LineIndex,
+    /// Lines of the file before the parsed part.
+    line_offset: usize,
 }
 
 impl Converter<'_> {
@@ -63,7 +124,8 @@ impl Converter<'_> {
     /// rest of its first line, so reports highlight where it starts.
     fn origin(&self, node: &MarkedYaml) -> Origin {
         let start = node.span.start;
-        let mut origin = self.index.origin(self.file, start.line(), start.col(), 1);
+        let line = start.line() + self.line_offset;
+        let mut origin = self.index.origin(self.file, line, start.col(), 1);
         let is_collection = matches!(node.data, YamlData::Sequence(_) | YamlData::Mapping(_));
         let rest = self.file.text.get(origin.offset..).unwrap_or("");
         let line_len = rest.find('\n').unwrap_or(rest.len()).max(1);
@@ -127,6 +189,27 @@ impl LineIndex {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         Self { starts }
+    }
+
+    /// Moves an origin at or past `end`, the end of a part's content, back onto
+    /// the part's last character, so that a report shows where parsing stopped.
+    fn clamp_to_content(&self, file: &Arc<SourceFile>, origin: Origin, end: usize) -> Origin {
+        if origin.offset < end || end == 0 {
+            return origin;
+        }
+        let last = file.text.get(..end).and_then(|t| t.chars().last());
+        let offset = end - last.map_or(0, char::len_utf8);
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let line_start = self
+            .starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(0);
+        let col = file
+            .text
+            .get(line_start..offset)
+            .map_or(0, |t| t.chars().count());
+        self.origin(file, line, col, 1)
     }
 
     /// `line` is 1-based and `col` 0-based in characters, as saphyr reports them.

@@ -1,0 +1,190 @@
+//! Each file under `testdata/invalid/` yields its diagnostics at the right place.
+//!
+//! The rendered reports are snapshots, so a change in wording or layout shows
+//! up in review.
+
+use std::path::PathBuf;
+
+use miette::{GraphicalReportHandler, GraphicalTheme};
+use moat_ir::diag::Report;
+use moat_ir::{LoadOptions, Loaded, Severity, load_str};
+
+use Severity::{Error, Warning};
+
+/// One expected diagnostic: code, severity, 1-based line and column.
+type Expected = (&'static str, Severity, usize, usize);
+
+/// Every case and the diagnostics it must yield, in report order.
+const CASES: &[(&str, &[Expected])] = &[
+    ("invalid-yaml", &[("moat::invalid-yaml", Error, 15, 43)]),
+    (
+        "missing-api-version",
+        &[("moat::missing-field", Error, 6, 1)],
+    ),
+    ("missing-kind", &[("moat::missing-field", Error, 6, 1)]),
+    ("missing-name", &[("moat::missing-field", Error, 6, 1)]),
+    ("wrong-field-type", &[("moat::wrong-type", Error, 15, 7)]),
+    ("unknown-field", &[("moat::unknown-field", Error, 12, 3)]),
+    (
+        "selector-in-without-values",
+        &[("moat::invalid-selector", Error, 16, 15)],
+    ),
+    (
+        "selector-unknown-operator",
+        &[("moat::invalid-selector", Error, 15, 17)],
+    ),
+    (
+        "selector-invalid-key",
+        &[("moat::invalid-selector", Error, 14, 7)],
+    ),
+    (
+        "selector-invalid-value",
+        &[("moat::invalid-selector", Error, 14, 12)],
+    ),
+    ("invalid-cidr", &[("moat::invalid-cidr", Error, 16, 15)]),
+    (
+        "except-outside-cidr",
+        &[("moat::except-outside-cidr", Error, 18, 11)],
+    ),
+    (
+        "port-out-of-range",
+        &[("moat::port-out-of-range", Error, 16, 13)],
+    ),
+    (
+        "end-port-below-port",
+        &[("moat::invalid-end-port", Error, 17, 16)],
+    ),
+    (
+        "end-port-with-named-port",
+        &[("moat::invalid-end-port", Error, 17, 16)],
+    ),
+    (
+        "unknown-protocol",
+        &[("moat::unknown-protocol", Error, 15, 17)],
+    ),
+    (
+        "duplicate-object",
+        &[("moat::duplicate-object", Error, 14, 1)],
+    ),
+    (
+        "unresolved-named-port",
+        &[("moat::unresolved-named-port", Warning, 31, 5)],
+    ),
+    (
+        "undeclared-namespace",
+        &[("moat::undeclared-namespace", Warning, 1, 1)],
+    ),
+    (
+        "several-problems",
+        &[
+            ("moat::invalid-selector", Error, 15, 17),
+            ("moat::except-outside-cidr", Error, 20, 18),
+            ("moat::unknown-protocol", Error, 22, 17),
+            ("moat::port-out-of-range", Error, 24, 13),
+            ("moat::unknown-field", Error, 27, 7),
+            ("moat::invalid-peer", Error, 27, 7),
+            ("moat::missing-field", Error, 29, 1),
+            ("moat::invalid-yaml", Error, 39, 15),
+        ],
+    ),
+];
+
+fn invalid_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/invalid")
+}
+
+/// Loads a case under a relative name, so that reports and snapshots do not
+/// depend on where the repository is checked out.
+fn load_case(case: &str) -> Loaded {
+    let path = invalid_dir().join(format!("{case}.yaml"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    load_str(
+        &format!("testdata/invalid/{case}.yaml"),
+        &text,
+        &LoadOptions::default(),
+    )
+}
+
+fn render(loaded: &Loaded) -> String {
+    let handler =
+        GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
+    let mut out = String::new();
+    for diagnostic in &loaded.diagnostics {
+        handler
+            .render_report(&mut out, &Report::new(diagnostic))
+            .unwrap();
+        out.push('\n');
+    }
+    out
+}
+
+fn found(loaded: &Loaded) -> Vec<(String, Severity, usize, usize)> {
+    loaded
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let origin = d.origin.as_ref().expect("every diagnostic has a location");
+            (d.code.to_string(), d.severity, origin.line, origin.column)
+        })
+        .collect()
+}
+
+#[test]
+fn each_case_reports_at_location() {
+    for (case, expected) in CASES {
+        let loaded = load_case(case);
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|(code, severity, line, column)| (code.to_string(), *severity, *line, *column))
+            .collect();
+        assert_eq!(found(&loaded), expected, "case `{case}`");
+    }
+}
+
+#[test]
+fn each_case_renders_snapshot() {
+    for (case, _) in CASES {
+        let rendered = render(&load_case(case));
+        insta::assert_snapshot!(*case, rendered);
+    }
+}
+
+#[test]
+fn every_file_has_a_case() {
+    let mut files: Vec<String> = std::fs::read_dir(invalid_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut cases: Vec<String> = CASES.iter().map(|(c, _)| c.to_string()).collect();
+    cases.sort();
+    assert_eq!(files, cases);
+}
+
+#[test]
+fn every_diagnostic_has_help() {
+    for (case, _) in CASES {
+        for diagnostic in &load_case(case).diagnostics {
+            assert!(
+                diagnostic.help.is_some(),
+                "case `{case}`: `{}` has no help",
+                diagnostic.code
+            );
+        }
+    }
+}
+
+#[test]
+fn typo_suggests_known_field() {
+    let loaded = load_case("unknown-field");
+    let help = loaded.diagnostics[0].help.as_deref().unwrap();
+    assert_eq!(help, "did you mean `podSelector`?");
+}
+
+#[test]
+fn valid_documents_survive_syntax_error() {
+    let loaded = load_case("invalid-yaml");
+    assert!(loaded.cluster.namespaces.contains_key("shop"));
+}

@@ -1,1 +1,3 @@
 //! Loads compiled images into the kernel datapath.
+
+pub mod sandbox;

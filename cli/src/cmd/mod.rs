@@ -1,10 +1,14 @@
 //! One module per `moat` subcommand.
 
 mod check;
+mod compile;
 mod eval;
 mod explain_text;
+mod image;
 mod matrix;
 mod query;
+mod sandbox;
+mod sandbox_probe;
 
 use std::process::ExitCode;
 
@@ -16,6 +20,9 @@ pub enum Command {
     Eval(eval::EvalArgs),
     Query(query::QueryArgs),
     Matrix(matrix::MatrixArgs),
+    Compile(compile::CompileArgs),
+    Image(image::ImageArgs),
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// Runs a command and maps its result to the process exit code.
@@ -25,6 +32,9 @@ pub fn run(command: Command) -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         Command::Query(args) => query::run(&args),
         Command::Matrix(args) => matrix::run(&args),
+        Command::Compile(args) => compile::run(&args),
+        Command::Image(args) => image::run(&args),
+        Command::Sandbox(args) => sandbox::run(&args),
     };
     ExitCode::from(code)
 }

@@ -1,0 +1,493 @@
+//! The sandbox layout: which namespaces, veths, addresses and routes a
+//! cluster needs ([`plan`]), and the `ip` commands that build them ([`build`]).
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+
+use moat_ir::{Cluster, Peer, Peers, Pod, Protocol};
+
+use super::SandboxError;
+use super::netns::{self, ip};
+use super::state::{
+    DatapathMode, L4Port, LoadSettings, OutsideNode, PodNode, ServiceNode, ServicePortNode, State,
+};
+
+/// Gateway address every pod and the outside namespace route through. It
+/// lives on no interface: static neighbour entries resolve it to the MAC of
+/// the node-side veth.
+pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
+
+/// The outside namespace's own address on its link to the node.
+pub const OUTSIDE_LINK: Ipv4Addr = Ipv4Addr::new(169, 254, 2, 2);
+
+/// Name of the node-side veth towards the outside namespace.
+pub const OUTSIDE_VETH: &str = "ext0";
+
+/// Addresses tried, in order, to stand for a wide ipBlock whose first
+/// address cannot be used. They are documentation ranges (RFC 5737).
+const SAMPLE_ADDRESSES: [Ipv4Addr; 3] = [
+    Ipv4Addr::new(203, 0, 113, 10),
+    Ipv4Addr::new(198, 51, 100, 10),
+    Ipv4Addr::new(192, 0, 2, 10),
+];
+
+/// Inputs of [`plan`] besides the cluster.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub name: String,
+    pub datapath: DatapathMode,
+    pub manifests: Vec<std::path::PathBuf>,
+    pub load: LoadSettings,
+    /// Outside addresses to serve besides those that policies name.
+    pub extra_outside: Vec<Ipv4Addr>,
+}
+
+/// A sandbox plan and the things of the cluster it leaves out.
+pub struct Plan {
+    pub state: State,
+    /// One line per pod or service the sandbox cannot represent.
+    pub skipped: Vec<String>,
+}
+
+/// Checks a sandbox name: 1 to 12 lowercase letters or digits, so that
+/// namespace names stay unique per sandbox and short.
+pub fn check_name(name: &str) -> Result<(), SandboxError> {
+    let valid = !name.is_empty()
+        && name.len() <= 12
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if valid {
+        Ok(())
+    } else {
+        Err(SandboxError::InvalidName {
+            name: name.to_string(),
+        })
+    }
+}
+
+/// Prefix shared by every namespace of the sandbox `name`.
+pub fn netns_prefix(name: &str) -> String {
+    format!("moat-{name}-")
+}
+
+/// Lays out the sandbox for a cluster, without touching the system.
+pub fn plan(cluster: &Cluster, options: &PlanOptions) -> Result<Plan, SandboxError> {
+    check_name(&options.name)?;
+    let prefix = netns_prefix(&options.name);
+    let mut skipped = Vec::new();
+    let mut pods = Vec::new();
+    for pod in &cluster.pods {
+        match pod_ipv4(pod) {
+            Some(ip) => pods.push(pod_node(pod, ip, pods.len(), &prefix)),
+            None => skipped.push(format!("pod `{}`: {}", pod.key(), pod_skip_reason(pod))),
+        }
+    }
+    let services = service_nodes(cluster, &mut skipped);
+    let outside = OutsideNode {
+        netns: format!("{prefix}out"),
+        addresses: outside_addresses(cluster, &options.extra_outside),
+        host_ifindex: 0,
+        ports: outside_ports(&pods),
+    };
+    let state = State {
+        name: options.name.clone(),
+        node_ns: format!("{prefix}node"),
+        datapath: options.datapath,
+        manifests: options.manifests.clone(),
+        load: options.load.clone(),
+        pods,
+        services,
+        outside,
+        pids: Vec::new(),
+        generation: 1,
+    };
+    Ok(Plan { state, skipped })
+}
+
+fn pod_ipv4(pod: &Pod) -> Option<Ipv4Addr> {
+    match pod.ip {
+        Some(IpAddr::V4(ip)) if !pod.host_network => Some(ip),
+        _ => None,
+    }
+}
+
+fn pod_skip_reason(pod: &Pod) -> &'static str {
+    if pod.host_network {
+        "uses the host network"
+    } else {
+        // NOTE: the sandbox plumbs IPv4 only; IPv6 pods are left out.
+        "has no IPv4 address"
+    }
+}
+
+fn pod_node(pod: &Pod, ip: Ipv4Addr, index: usize, prefix: &str) -> PodNode {
+    let ports: Vec<L4Port> = pod
+        .ports
+        .iter()
+        .map(|p| L4Port {
+            protocol: p.protocol,
+            port: p.port,
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let nginx = pod.images.iter().any(|image| is_nginx(image));
+    let mut nginx_ports: Vec<u16> = Vec::new();
+    if nginx {
+        nginx_ports = ports
+            .iter()
+            .filter(|p| p.protocol == Protocol::Tcp)
+            .map(|p| p.port)
+            .collect();
+        if nginx_ports.is_empty() {
+            nginx_ports.push(80);
+        }
+    }
+    let responder_ports = ports
+        .iter()
+        .filter(|p| !(p.protocol == Protocol::Tcp && nginx_ports.contains(&p.port)))
+        .copied()
+        .collect();
+    PodNode {
+        key: pod.key(),
+        netns: format!("{prefix}p{index}"),
+        ip,
+        host_veth: format!("lxc{index}"),
+        host_mac: mac(1, index),
+        pod_mac: mac(2, index),
+        host_ifindex: 0,
+        nginx_ports,
+        responder_ports,
+        ports,
+    }
+}
+
+/// Whether a container image is nginx, whatever its registry and tag.
+pub fn is_nginx(image: &str) -> bool {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let repository = without_digest.rsplit('/').next().unwrap_or(without_digest);
+    let name = repository.split(':').next().unwrap_or(repository);
+    name == "nginx" || name.starts_with("nginx-")
+}
+
+/// A locally administered MAC: `02:6d:6f:<role>:<index high>:<index low>`.
+fn mac(role: u8, index: usize) -> String {
+    let [high, low] = u16::try_from(index).unwrap_or(u16::MAX).to_be_bytes();
+    format!("02:6d:6f:{role:02x}:{high:02x}:{low:02x}")
+}
+
+fn service_nodes(cluster: &Cluster, skipped: &mut Vec<String>) -> Vec<ServiceNode> {
+    let mut nodes = Vec::new();
+    for service in &cluster.services {
+        let cluster_ip = match service.cluster_ip {
+            Some(IpAddr::V4(ip)) if !service.headless => ip,
+            _ => {
+                skipped.push(format!("service `{}`: no IPv4 ClusterIP", service.key()));
+                continue;
+            }
+        };
+        let ports = service
+            .ports
+            .iter()
+            .map(|port| ServicePortNode {
+                port: L4Port {
+                    protocol: port.protocol,
+                    port: port.port,
+                },
+                backends: moat_ir::service::backends(cluster, service, port)
+                    .into_iter()
+                    .filter_map(|b| match b.ip {
+                        Some(IpAddr::V4(ip)) => Some((ip, b.port)),
+                        _ => None,
+                    })
+                    .collect(),
+            })
+            .collect();
+        nodes.push(ServiceNode {
+            key: service.key(),
+            cluster_ip,
+            ports,
+        });
+    }
+    nodes
+}
+
+/// Addresses outside the cluster that policies name: one per ipBlock or
+/// network CIDR, and one inside each `except` hole.
+fn outside_addresses(cluster: &Cluster, extra: &[Ipv4Addr]) -> Vec<Ipv4Addr> {
+    let pod_ips: BTreeSet<IpAddr> = cluster.pods.iter().filter_map(|p| p.ip).collect();
+    let usable = |ip: &Ipv4Addr| usable_outside(*ip) && !pod_ips.contains(&IpAddr::V4(*ip));
+    let mut found: BTreeSet<Ipv4Addr> = extra.iter().copied().filter(usable).collect();
+    for policy in &cluster.policies {
+        for rule in &policy.rules {
+            let Peers::List(peers) = &rule.peers else {
+                continue;
+            };
+            for peer in peers {
+                let nets: Vec<(ipnet::IpNet, &[ipnet::IpNet])> = match peer {
+                    Peer::IpBlock(block) => vec![(block.cidr, block.except.as_slice())],
+                    Peer::Networks(nets) => nets.iter().map(|n| (*n, &[][..])).collect(),
+                    _ => Vec::new(),
+                };
+                for (cidr, except) in nets {
+                    found.extend(representative(cidr, except, &usable));
+                    for hole in except {
+                        found.extend(representative(*hole, &[], &usable));
+                    }
+                }
+            }
+        }
+    }
+    found.into_iter().collect()
+}
+
+fn representative(
+    cidr: ipnet::IpNet,
+    except: &[ipnet::IpNet],
+    usable: &dyn Fn(&Ipv4Addr) -> bool,
+) -> Option<Ipv4Addr> {
+    let ipnet::IpNet::V4(net) = cidr else {
+        return None;
+    };
+    let first = if net.prefix_len() >= 31 {
+        net.network()
+    } else {
+        Ipv4Addr::from(u32::from(net.network()).saturating_add(1))
+    };
+    std::iter::once(first)
+        .chain(SAMPLE_ADDRESSES)
+        .filter(|ip| net.contains(ip))
+        .filter(|ip| !except.iter().any(|e| e.contains(&IpAddr::V4(*ip))))
+        .find(|ip| usable(ip))
+}
+
+/// Whether an address can be put on an interface and routed.
+fn usable_outside(ip: Ipv4Addr) -> bool {
+    let first = ip.octets().first().copied().unwrap_or(0);
+    !(ip.is_unspecified()
+        || first == 0
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || first >= 240)
+}
+
+fn outside_ports(pods: &[PodNode]) -> Vec<L4Port> {
+    let mut ports: BTreeSet<L4Port> = pods.iter().flat_map(|p| p.ports.iter().copied()).collect();
+    ports.insert(L4Port {
+        protocol: Protocol::Tcp,
+        port: 80,
+    });
+    ports.into_iter().collect()
+}
+
+/// Creates the namespaces, veths, addresses and routes of a planned sandbox
+/// and records each host-side interface index in the state.
+///
+/// On error the caller removes what was built with [`teardown`].
+pub fn build(state: &mut State) -> Result<(), SandboxError> {
+    let node = state.node_ns.clone();
+    netns::create(&node)?;
+    netns::sysctl(&node, "net/ipv4/ip_forward", "1")?;
+    disable_rp_filter(&node)?;
+    build_outside(&node, &state.outside)?;
+    for pod in &state.pods {
+        build_pod(&node, pod)?;
+    }
+    let mut names: Vec<String> = state.pods.iter().map(|p| p.host_veth.clone()).collect();
+    names.push(OUTSIDE_VETH.to_string());
+    let indexes = ifindexes(&node, names)?;
+    for (pod, index) in state.pods.iter_mut().zip(&indexes) {
+        pod.host_ifindex = *index;
+    }
+    state.outside.host_ifindex = indexes.last().copied().unwrap_or(0);
+    Ok(())
+}
+
+fn disable_rp_filter(ns: &str) -> Result<(), SandboxError> {
+    netns::sysctl(ns, "net/ipv4/conf/all/rp_filter", "0")?;
+    netns::sysctl(ns, "net/ipv4/conf/default/rp_filter", "0")
+}
+
+/// Adds a veth pair: `host` in the node namespace, `eth0` in `peer_ns`.
+fn veth_pair(
+    node: &str,
+    host: &str,
+    host_mac: &str,
+    peer_ns: &str,
+    peer_mac: &str,
+) -> Result<(), SandboxError> {
+    ip(&[
+        "-n", node, "link", "add", host, "address", host_mac, "type", "veth", "peer", "name",
+        "eth0", "address", peer_mac, "netns", peer_ns,
+    ])?;
+    ip(&["-n", node, "link", "set", host, "up"])?;
+    ip(&["-n", peer_ns, "link", "set", "eth0", "up"])?;
+    Ok(())
+}
+
+/// Routes a namespace's traffic through the node: a default route to
+/// [`GATEWAY`], resolved statically to the node-side MAC.
+fn route_via_gateway(ns: &str, gateway_mac: &str) -> Result<(), SandboxError> {
+    let gateway = GATEWAY.to_string();
+    ip(&[
+        "-n", ns, "route", "add", &gateway, "dev", "eth0", "scope", "link",
+    ])?;
+    ip(&[
+        "-n",
+        ns,
+        "neigh",
+        "add",
+        &gateway,
+        "lladdr",
+        gateway_mac,
+        "dev",
+        "eth0",
+        "nud",
+        "permanent",
+    ])?;
+    ip(&[
+        "-n", ns, "route", "add", "default", "via", &gateway, "dev", "eth0",
+    ])?;
+    Ok(())
+}
+
+fn build_pod(node: &str, pod: &PodNode) -> Result<(), SandboxError> {
+    netns::create(&pod.netns)?;
+    veth_pair(
+        node,
+        &pod.host_veth,
+        &pod.host_mac,
+        &pod.netns,
+        &pod.pod_mac,
+    )?;
+    let address = format!("{}/32", pod.ip);
+    ip(&["-n", &pod.netns, "addr", "add", &address, "dev", "eth0"])?;
+    route_via_gateway(&pod.netns, &pod.host_mac)?;
+    let ip_text = pod.ip.to_string();
+    ip(&[
+        "-n",
+        node,
+        "route",
+        "add",
+        &address,
+        "dev",
+        &pod.host_veth,
+        "scope",
+        "link",
+    ])?;
+    ip(&[
+        "-n",
+        node,
+        "neigh",
+        "add",
+        &ip_text,
+        "lladdr",
+        &pod.pod_mac,
+        "dev",
+        &pod.host_veth,
+        "nud",
+        "permanent",
+    ])?;
+    Ok(())
+}
+
+fn build_outside(node: &str, outside: &OutsideNode) -> Result<(), SandboxError> {
+    let host_mac = mac(3, 0);
+    let peer_mac = mac(4, 0);
+    netns::create(&outside.netns)?;
+    disable_rp_filter(&outside.netns)?;
+    veth_pair(node, OUTSIDE_VETH, &host_mac, &outside.netns, &peer_mac)?;
+    let link = OUTSIDE_LINK.to_string();
+    let link_cidr = format!("{link}/32");
+    ip(&[
+        "-n",
+        &outside.netns,
+        "addr",
+        "add",
+        &link_cidr,
+        "dev",
+        "eth0",
+    ])?;
+    route_via_gateway(&outside.netns, &host_mac)?;
+    ip(&[
+        "-n",
+        node,
+        "route",
+        "add",
+        &link_cidr,
+        "dev",
+        OUTSIDE_VETH,
+        "scope",
+        "link",
+    ])?;
+    ip(&[
+        "-n",
+        node,
+        "neigh",
+        "add",
+        &link,
+        "lladdr",
+        &peer_mac,
+        "dev",
+        OUTSIDE_VETH,
+        "nud",
+        "permanent",
+    ])?;
+    for address in &outside.addresses {
+        let cidr = format!("{address}/32");
+        ip(&["-n", &outside.netns, "addr", "add", &cidr, "dev", "lo"])?;
+        ip(&[
+            "-n",
+            node,
+            "route",
+            "add",
+            &cidr,
+            "via",
+            &link,
+            "dev",
+            OUTSIDE_VETH,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Looks up interface indexes by name inside a namespace.
+fn ifindexes(ns: &str, names: Vec<String>) -> Result<Vec<u32>, SandboxError> {
+    let looked_up = netns::in_netns(ns, move || {
+        names
+            .iter()
+            .map(|name| {
+                let c_name = std::ffi::CString::new(name.as_str()).unwrap_or_default();
+                // SAFETY: `c_name` is a valid NUL-terminated string for the call.
+                let index = unsafe { libc::if_nametoindex(c_name.as_ptr()) };
+                (name.clone(), index)
+            })
+            .collect::<Vec<_>>()
+    })?;
+    looked_up
+        .into_iter()
+        .map(|(name, index)| match index {
+            0 => Err(SandboxError::Command {
+                command: format!("if_nametoindex `{name}` in `{ns}`"),
+                stderr: "no such interface".to_string(),
+            }),
+            index => Ok(index),
+        })
+        .collect()
+}
+
+/// Deletes every namespace of the sandbox `name`, with the processes in
+/// them, whether or not its state file still exists.
+pub fn teardown(name: &str) -> Result<(), SandboxError> {
+    let mut first_error = None;
+    for ns in netns::list(&netns_prefix(name)) {
+        if let Err(e) = netns::delete(&ns) {
+            tracing::warn!(netns = %ns, error = %e, "failed to delete namespace");
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}

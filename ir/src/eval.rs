@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::model::{
     Action, Cluster, Direction, Entity, NamespaceMatch, Peer, Peers, Pod, PodSet, Policy,
-    PortMatch, Ports, Protocol, Subject, Tier,
+    PolicyKind, PortMatch, Ports, Protocol, Subject, Tier,
 };
 
 /// One end of a flow.
@@ -145,7 +145,7 @@ impl SideQuery<'_> {
     fn decide(&self) -> Decision {
         let mut passed = Vec::new();
 
-        if let Some(hit) = self.admin_tier(&mut passed) {
+        if let Some(hit) = self.ranked_tier(Tier::Admin, &mut passed) {
             return decision(hit.1 == Action::Allow, Reason::Rule(hit.0), passed);
         }
 
@@ -153,20 +153,22 @@ impl SideQuery<'_> {
             return Decision { passed, ..found };
         }
 
-        if let Some(hit) = self.first_match_in(Tier::Baseline) {
+        if let Some(hit) = self.ranked_tier(Tier::Baseline, &mut passed) {
             return decision(hit.1 == Action::Allow, Reason::Rule(hit.0), passed);
         }
 
         decision(true, Reason::NotIsolated, passed)
     }
 
-    /// Admin tier: policies by ascending priority, the first matching rule decides.
-    /// A `Pass` ends the tier without a decision.
-    fn admin_tier(&self, passed: &mut Vec<RuleRef>) -> Option<(RuleRef, Action)> {
-        let mut admins: Vec<usize> = self.selecting(Tier::Admin).collect();
+    /// Admin or baseline tier: policies by ascending priority (then name), the
+    /// first matching rule decides. A `Pass` ends the tier without a decision.
+    fn ranked_tier(&self, tier: Tier, passed: &mut Vec<RuleRef>) -> Option<(RuleRef, Action)> {
+        let mut admins: Vec<usize> = self.selecting(tier).collect();
         admins.sort_by_key(|&i| {
-            let p = &self.cluster.policies[i];
-            (p.priority, p.name.clone())
+            self.cluster
+                .policies
+                .get(i)
+                .map(|p| (p.priority, p.name.clone()))
         });
         for policy in admins {
             if let Some((rule, action)) = self.first_matching_rule(policy) {
@@ -180,27 +182,32 @@ impl SideQuery<'_> {
         None
     }
 
-    /// NetworkPolicy tier: isolation by any selecting policy, deny rules first,
-    /// then the union of allow rules.
+    /// NetworkPolicy tier (with Cilium policies): a matching deny rule decides
+    /// first, isolated or not; then, if any selecting policy isolates the pod,
+    /// the union of allow rules decides, and nothing matching means deny.
     fn namespaced_tier(&self) -> Option<Decision> {
+        let applying: Vec<usize> = self
+            .selecting(Tier::Namespaced)
+            .filter(|&i| self.policy_is(i, |p| rules_apply(p, self.direction)))
+            .collect();
+        let found = |wanted: Action| {
+            applying.iter().find_map(|&policy| {
+                self.matching_rules(policy)
+                    .find(|(_, action)| *action == wanted)
+            })
+        };
+        if let Some((rule, _)) = found(Action::Deny) {
+            return Some(decision(false, Reason::Rule(rule), Vec::new()));
+        }
         let isolating: Vec<usize> = self
             .selecting(Tier::Namespaced)
-            .filter(|&i| self.cluster.policies[i].isolates(self.direction))
+            .filter(|&i| self.policy_is(i, |p| p.isolates(self.direction)))
             .collect();
         if isolating.is_empty() {
             return None;
         }
-        for wanted in [Action::Deny, Action::Allow] {
-            for &policy in &isolating {
-                let rules = self.matching_rules(policy).filter(|(_, a)| *a == wanted);
-                if let Some((rule, action)) = rules.into_iter().next() {
-                    return Some(decision(
-                        action == Action::Allow,
-                        Reason::Rule(rule),
-                        Vec::new(),
-                    ));
-                }
-            }
+        if let Some((rule, _)) = found(Action::Allow) {
+            return Some(decision(true, Reason::Rule(rule), Vec::new()));
         }
         let reason = Reason::NoRuleMatched {
             policies: isolating,
@@ -208,12 +215,8 @@ impl SideQuery<'_> {
         Some(decision(false, reason, Vec::new()))
     }
 
-    fn first_match_in(&self, tier: Tier) -> Option<(RuleRef, Action)> {
-        let mut policies: Vec<usize> = self.selecting(tier).collect();
-        policies.sort_by_key(|&i| self.cluster.policies[i].name.clone());
-        policies
-            .into_iter()
-            .find_map(|p| self.first_matching_rule(p))
+    fn policy_is(&self, index: usize, test: impl Fn(&Policy) -> bool) -> bool {
+        self.cluster.policies.get(index).is_some_and(test)
     }
 
     /// Indices of the policies of a tier whose subject selects the pod.
@@ -235,8 +238,9 @@ impl SideQuery<'_> {
     }
 
     fn matching_rules(&self, policy: usize) -> impl Iterator<Item = (RuleRef, Action)> + '_ {
-        let rules = self.cluster.policies[policy].rules.iter().enumerate();
+        let rules = self.cluster.policies.get(policy).into_iter();
         rules
+            .flat_map(|p| p.rules.iter().enumerate())
             .filter(move |(_, r)| r.direction == self.direction)
             .filter(move |(_, r)| self.peers_match(&r.peers) && self.ports_match(&r.ports))
             .map(move |(rule, r)| (RuleRef { policy, rule }, r.action))
@@ -275,6 +279,17 @@ impl SideQuery<'_> {
             FlowEnd::Pod(i) => self.cluster.pods.get(i)?.named_port(name, protocol),
             FlowEnd::External(_) => None,
         }
+    }
+}
+
+/// Whether the rules of a selecting namespaced-tier policy count in this direction.
+///
+/// A NetworkPolicy's rules count only for the directions in its `policyTypes`;
+/// a Cilium rule counts even when `enableDefaultDeny` keeps it from isolating.
+fn rules_apply(policy: &Policy, direction: Direction) -> bool {
+    match policy.kind {
+        PolicyKind::NetworkPolicy => policy.isolates(direction),
+        _ => true,
     }
 }
 

@@ -6,44 +6,7 @@ use moat_ir::conformance::{check_case, discover, evaluator_judge};
 use moat_ir::{LoadOptions, load_paths};
 
 /// Cases the evaluator cannot pass yet, with the reason.
-const EXPECTED_FAILURES: &[(&str, &str)] = &[
-    (
-        "netpol-analyzer/n5-anp_and_banp_using_networks_test",
-        "AdminNetworkPolicy and BaselineAdminNetworkPolicy are not loaded yet",
-    ),
-    (
-        "npapi-conformance/a1-anp-priority-field/step1",
-        "AdminNetworkPolicy and BaselineAdminNetworkPolicy are not loaded yet",
-    ),
-    (
-        "npapi-conformance/a2-anp-np-banp-integration/step1",
-        "AdminNetworkPolicy and BaselineAdminNetworkPolicy are not loaded yet",
-    ),
-    (
-        "npapi-conformance/a2-anp-np-banp-integration/step4",
-        "AdminNetworkPolicy and BaselineAdminNetworkPolicy are not loaded yet",
-    ),
-    (
-        "npapi-conformance/a5-anp-egress-named-port/step1",
-        "AdminNetworkPolicy and BaselineAdminNetworkPolicy are not loaded yet",
-    ),
-    (
-        "policy-assistant/p03-anp-egress-port-protocol-defaults-tcp",
-        "AdminNetworkPolicy and BaselineAdminNetworkPolicy are not loaded yet",
-    ),
-    (
-        "policy-assistant/p05-anp-ingress-named-port",
-        "AdminNetworkPolicy and BaselineAdminNetworkPolicy are not loaded yet",
-    ),
-    (
-        "policy-assistant/p11-banp-rule-order",
-        "AdminNetworkPolicy and BaselineAdminNetworkPolicy are not loaded yet",
-    ),
-    (
-        "policy-assistant/p13-banp-deny-after-np",
-        "AdminNetworkPolicy and BaselineAdminNetworkPolicy are not loaded yet",
-    ),
-];
+const EXPECTED_FAILURES: &[(&str, &str)] = &[];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/conformance")

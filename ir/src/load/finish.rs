@@ -7,7 +7,7 @@ use super::addresses::Allocator;
 use super::kinds::Builder;
 use crate::diag::Diagnostic;
 use crate::eval::{pod_set_contains, subject_selects};
-use crate::model::{Direction, Namespace, Peer, Peers, PortMatch, Ports, Protocol};
+use crate::model::{Direction, Namespace, Peer, Peers, PortMatch, PortRule, Ports, Protocol};
 use crate::source::Origin;
 
 pub fn finish(builder: Builder) -> Loaded {
@@ -26,6 +26,7 @@ pub fn finish(builder: Builder) -> Loaded {
         }
     }
     warn_unresolved_named_ports(&mut loaded);
+    super::admin::warn_equal_priorities(&mut loaded);
     loaded
 }
 
@@ -129,16 +130,24 @@ fn warn_unresolved_named_ports(loaded: &mut Loaded) {
             let Ports::List(ports) = &rule.ports else {
                 continue;
             };
-            for port in ports {
+            for (i, port) in ports.iter().enumerate() {
                 let PortMatch::Named(name) = &port.port else {
                     continue;
                 };
+                // A name listed for several protocols (an AdminNetworkPolicy
+                // `namedPort`) resolves when any of them does, and is reported once.
+                let same_name = |p: &&PortRule| matches!(&p.port, PortMatch::Named(n) if n == name);
+                if ports.iter().take(i).any(|p| same_name(&p)) {
+                    continue;
+                }
+                let protocols: Vec<Protocol> =
+                    ports.iter().filter(same_name).map(|p| p.protocol).collect();
                 let declared = cluster.pods.iter().any(|pod| {
                     let is_destination = match rule.direction {
                         Direction::Ingress => subject_selects(cluster, policy, pod),
                         Direction::Egress => peers_may_include(cluster, &rule.peers, pod),
                     };
-                    is_destination && pod.named_port(name, port.protocol).is_some()
+                    is_destination && protocols.iter().any(|&p| pod.named_port(name, p).is_some())
                 });
                 if !declared {
                     found.push(unresolved(

@@ -9,8 +9,9 @@ use k8s_openapi::api::discovery::v1 as discovery;
 use k8s_openapi::api::networking::v1 as net;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::admin::{self, Flavour};
 use super::node::{Node, PathStep};
-use super::{LoadOptions, Loaded, field_origin, netpol, schema, typed};
+use super::{LoadOptions, Loaded, cilium, field_origin, netpol, schema, typed, walk};
 use crate::diag::Diagnostic;
 use crate::model::{
     ContainerPort, Endpoint, Namespace, Pod, Protocol, Service, ServicePort, TargetPort,
@@ -29,6 +30,7 @@ pub struct Builder {
 
 /// `apiVersion`, `kind`, name and namespace of a document.
 struct Header {
+    api_version: String,
     kind: String,
     name: String,
     namespace: String,
@@ -55,8 +57,8 @@ impl Builder {
         let Some(header) = self.header(doc) else {
             return;
         };
-        if !is_used_kind(&header.kind) {
-            *self.loaded.skipped.entry(header.kind).or_default() += 1;
+        if !is_used_kind(&header.api_version, &header.kind) {
+            self.skip(header, doc);
             return;
         }
         *self.loaded.objects.entry(header.kind.clone()).or_default() += 1;
@@ -73,6 +75,14 @@ impl Builder {
             "Service" => self.service(doc, &header, &mut out),
             "EndpointSlice" => self.endpoint_slice(doc, &header, &mut out),
             "NetworkPolicy" => self.network_policy(doc, &header, &mut out),
+            "AdminNetworkPolicy" => self.admin_policy(Flavour::Admin, doc, &header, &mut out),
+            "BaselineAdminNetworkPolicy" => {
+                self.admin_policy(Flavour::Baseline, doc, &header, &mut out)
+            }
+            "ClusterNetworkPolicy" => self.admin_policy(Flavour::Cluster, doc, &header, &mut out),
+            "CiliumNetworkPolicy" | "CiliumClusterwideNetworkPolicy" => {
+                self.cilium_policy(doc, &header, &mut out)
+            }
             _ => {}
         }
         self.loaded.diagnostics.append(&mut out);
@@ -115,6 +125,7 @@ impl Builder {
             .and_then(Node::as_str)
             .unwrap_or("default");
         Some(Header {
+            api_version: api_version.unwrap_or_default().to_string(),
             kind: kind.unwrap_or_default().to_string(),
             name: name.unwrap_or_default().to_string(),
             namespace: namespace.to_string(),
@@ -194,6 +205,7 @@ impl Builder {
         let spec_node = template_node.get("spec").unwrap_or(template_node);
         for i in 0..replicas {
             let pod_header = Header {
+                api_version: "v1".to_string(),
                 kind: "Pod".to_string(),
                 name: format!("{}-{i}", header.name),
                 namespace: header.namespace.clone(),
@@ -317,6 +329,38 @@ impl Builder {
         self.loaded.cluster.policies.push(converted);
     }
 
+    fn admin_policy(
+        &mut self,
+        flavour: Flavour,
+        doc: &Node,
+        header: &Header,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        walk::check_version(&header.api_version, flavour.versions(), doc, out);
+        let policy = admin::convert(flavour, &header.name, doc, out);
+        self.loaded.cluster.policies.extend(policy);
+    }
+
+    fn cilium_policy(&mut self, doc: &Node, header: &Header, out: &mut Vec<Diagnostic>) {
+        walk::check_version(&header.api_version, &["v2"], doc, out);
+        let namespace = (header.kind == "CiliumNetworkPolicy").then_some(header.namespace.as_str());
+        let policies = cilium::convert(header.kind.as_str(), &header.name, namespace, doc, out);
+        self.loaded.cluster.policies.extend(policies);
+    }
+
+    /// Counts an object moat does not read; a policy kind of another API group gets a warning.
+    fn skip(&mut self, header: Header, doc: &Node) {
+        if let Some(group) = policy_group(&header.kind) {
+            self.diag(walk::foreign_group(
+                &header.kind,
+                &header.api_version,
+                group,
+                doc,
+            ));
+        }
+        *self.loaded.skipped.entry(header.kind).or_default() += 1;
+    }
+
     pub fn finish(self) -> Loaded {
         super::finish::finish(self)
     }
@@ -330,7 +374,12 @@ fn qualified(header: &Header) -> String {
     }
 }
 
-fn is_used_kind(kind: &str) -> bool {
+/// Whether moat reads this kind; policy kinds count only from their own API group.
+fn is_used_kind(api_version: &str, kind: &str) -> bool {
+    let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
+    if let Some(wanted) = policy_group(kind) {
+        return group == wanted;
+    }
     matches!(
         kind,
         "Namespace"
@@ -343,8 +392,19 @@ fn is_used_kind(kind: &str) -> bool {
             | "CronJob"
             | "Service"
             | "EndpointSlice"
-            | "NetworkPolicy"
     )
+}
+
+/// The API group of each policy kind moat reads.
+fn policy_group(kind: &str) -> Option<&'static str> {
+    match kind {
+        "NetworkPolicy" => Some("networking.k8s.io"),
+        "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy" | "ClusterNetworkPolicy" => {
+            Some("policy.networking.k8s.io")
+        }
+        "CiliumNetworkPolicy" | "CiliumClusterwideNetworkPolicy" => Some("cilium.io"),
+        _ => None,
+    }
 }
 
 /// Replica count, pod template and the template's node for a workload kind.

@@ -5,14 +5,22 @@
 //! cluster so that later stages can report on it.
 
 mod addresses;
+mod admin;
+mod admin_peers;
+mod admin_types;
+mod cilium;
+mod cilium_peers;
+mod cilium_types;
 mod files;
 mod finish;
 mod kinds;
 mod netpol;
 pub mod node;
 mod schema;
+mod schema_tiers;
 mod selector;
 mod typed;
+mod walk;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -223,7 +223,11 @@ fn peer_from(
     Some(Peer::Pods(PodSet { namespaces, pods }))
 }
 
-fn ip_block(block: &net::IPBlock, node: &Node, out: &mut Vec<Diagnostic>) -> Option<IpBlock> {
+pub(super) fn ip_block(
+    block: &net::IPBlock,
+    node: &Node,
+    out: &mut Vec<Diagnostic>,
+) -> Option<IpBlock> {
     let cidr_node = node.get("cidr").unwrap_or(node);
     let cidr = parse_cidr(&block.cidr, cidr_node, out)?;
     let mut except = Vec::new();
@@ -252,7 +256,7 @@ fn ip_block(block: &net::IPBlock, node: &Node, out: &mut Vec<Diagnostic>) -> Opt
 
 /// Parses a CIDR; a host address with bits beyond the prefix is accepted and masked,
 /// as the API server does.
-fn parse_cidr(text: &str, node: &Node, out: &mut Vec<Diagnostic>) -> Option<IpNet> {
+pub(super) fn parse_cidr(text: &str, node: &Node, out: &mut Vec<Diagnostic>) -> Option<IpNet> {
     match IpNet::from_str(text.trim()) {
         Ok(net) => Some(net.trunc()),
         Err(_) => {
@@ -347,7 +351,7 @@ pub fn protocol(text: Option<&str>, node: &Node, out: &mut Vec<Diagnostic>) -> O
     }
 }
 
-fn port_number(number: i64, node: &Node, out: &mut Vec<Diagnostic>) -> Option<u16> {
+pub(super) fn port_number(number: i64, node: &Node, out: &mut Vec<Diagnostic>) -> Option<u16> {
     match u16::try_from(number) {
         Ok(port) if port > 0 => Some(port),
         _ => {
@@ -367,7 +371,7 @@ fn port_number(number: i64, node: &Node, out: &mut Vec<Diagnostic>) -> Option<u1
 
 /// A named port is an IANA service name: at most 15 characters, lower-case
 /// alphanumerics and `-`, with at least one letter.
-fn check_port_name(name: &str, node: &Node, out: &mut Vec<Diagnostic>) -> Option<()> {
+pub(super) fn check_port_name(name: &str, node: &Node, out: &mut Vec<Diagnostic>) -> Option<()> {
     let valid = !name.is_empty()
         && name.len() <= 15
         && name

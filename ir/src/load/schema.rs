@@ -17,7 +17,7 @@ pub enum Shape {
     Free,
 }
 
-const SELECTOR: Shape = Shape::Fields(&[
+pub(super) const SELECTOR: Shape = Shape::Fields(&[
     ("matchLabels", &Shape::Free),
     ("matchExpressions", &Shape::List(&EXPRESSION)),
 ]);

@@ -87,9 +87,19 @@ pub fn load_or_exit(inputs: &Inputs) -> Result<Loaded, u8> {
             "error: {} error(s) in the input; run `moat check` for details",
             loaded.errors()
         );
-        return Err(EXIT_FAILURE);
+        return Err(failure_code(&loaded));
     }
     Ok(loaded)
+}
+
+/// Exit code for a load with errors: 2 when an input could not be read at
+/// all (a wrong path is a usage error), else 1.
+pub fn failure_code(loaded: &Loaded) -> u8 {
+    let unreadable = loaded
+        .diagnostics
+        .iter()
+        .any(|d| d.code == "moat::unreadable-input");
+    if unreadable { EXIT_USAGE } else { EXIT_FAILURE }
 }
 
 pub fn init_tracing() {

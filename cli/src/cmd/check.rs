@@ -2,12 +2,12 @@
 
 use clap::Args;
 
-use crate::common::{EXIT_FAILURE, Inputs, print_diagnostics};
+use crate::common::{EXIT_FAILURE, Inputs, failure_code, print_diagnostics};
 
 /// Load and validate manifests; print diagnostics and a summary.
 ///
 /// Exits 0 when clean, 1 on errors (or on warnings with --deny-warnings),
-/// 2 on usage errors.
+/// 2 on usage errors and unreadable inputs.
 #[derive(Args)]
 #[command(
     after_help = "Example:\n  moat check policies/demo\n  helm template ./chart | moat check -"
@@ -31,8 +31,13 @@ pub fn run(args: &CheckArgs) -> u8 {
         print_diagnostics(&loaded);
     }
     println!("{}", summary(&loaded));
-    let failed = loaded.has_errors() || (args.deny_warnings && loaded.warnings() > 0);
-    if failed { EXIT_FAILURE } else { 0 }
+    if loaded.has_errors() {
+        return failure_code(&loaded);
+    }
+    if args.deny_warnings && loaded.warnings() > 0 {
+        return EXIT_FAILURE;
+    }
+    0
 }
 
 /// `3 files: 2 Deployment, 1 Service; 3 pods, 1 policy; 0 errors, 1 warning`.

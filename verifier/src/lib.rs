@@ -2,3 +2,4 @@
 //! assertions, explanations, policy diffs and CI output formats.
 
 pub mod graph;
+pub mod smt;

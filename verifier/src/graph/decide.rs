@@ -4,7 +4,8 @@
 //! every peer node (class or outside address atom), the set of port atoms
 //! that the subject's policies allow. It follows `moat_ir::eval` step by step:
 //! admin tier by priority with Pass, then NetworkPolicy isolation with deny
-//! rules before the union of allow rules, then the baseline tier, then allow.
+//! rules first (whether or not a policy isolates), then the union of allow
+//! rules for isolated pods, then the baseline tier, then allow.
 
 use std::collections::HashMap;
 
@@ -200,9 +201,9 @@ impl<'a> Decider<'a> {
             decided: vec![Bits::empty(atoms); count],
             allowed: vec![Bits::empty(atoms); count],
         };
-        self.first_match_tier(&self.admin_order, subject, direction, &mut state, true);
+        self.first_match_tier(&self.admin_order, subject, direction, &mut state);
         self.namespaced_tier(subject, direction, &mut state);
-        self.first_match_tier(&self.baseline_order, subject, direction, &mut state, false);
+        self.first_match_tier(&self.baseline_order, subject, direction, &mut state);
         for (allowed, decided) in state.allowed.iter_mut().zip(&state.decided) {
             allowed.union_with(&self.ports.all().minus(decided));
         }
@@ -211,15 +212,13 @@ impl<'a> Decider<'a> {
 
     /// Admin or baseline tier: the first matching rule in order decides.
     ///
-    /// In the admin tier a Pass rule ends the tier for the flows it matches
-    /// without deciding them.
+    /// A Pass rule ends the tier for the flows it matches without deciding them.
     fn first_match_tier(
         &self,
         order: &[usize],
         subject: usize,
         direction: Direction,
         state: &mut SideState,
-        admin: bool,
     ) {
         let mut done = state.decided.clone();
         for &policy in order {
@@ -243,7 +242,7 @@ impl<'a> Decider<'a> {
                     };
                     let hit = ports.minus(done);
                     done.union_with(&hit);
-                    if admin && action == Action::Pass {
+                    if action == Action::Pass {
                         continue;
                     }
                     decided.union_with(&hit);
@@ -255,24 +254,26 @@ impl<'a> Decider<'a> {
         }
     }
 
-    /// NetworkPolicy tier: once any policy isolates the subject, every undecided
-    /// flow is decided here: denied by a deny rule, else allowed by any allow rule.
+    /// NetworkPolicy tier: a deny rule of any applying policy decides first;
+    /// then, once any policy isolates the subject, every undecided flow is
+    /// decided here, allowed when some allow rule matches.
     fn namespaced_tier(&self, subject: usize, direction: Direction, state: &mut SideState) {
-        let isolating: Vec<usize> = (0..self.cluster.policies.len())
-            .filter(|&p| {
-                let policy = self.cluster.policies.get(p);
-                policy.is_some_and(|pol| pol.tier == Tier::Namespaced && pol.isolates(direction))
-                    && self.subjects.get(p).is_some_and(|s| s.contains(subject))
-            })
+        let selected = |p: usize| self.subjects.get(p).is_some_and(|s| s.contains(subject));
+        let policies = self.cluster.policies.iter().enumerate();
+        let namespaced: Vec<(usize, &moat_ir::Policy)> = policies
+            .filter(|(p, pol)| pol.tier == Tier::Namespaced && selected(*p))
             .collect();
-        if isolating.is_empty() {
-            return;
-        }
+        let isolated = namespaced.iter().any(|(_, pol)| pol.isolates(direction));
+        let applying: Vec<usize> = namespaced
+            .iter()
+            .filter(|(_, pol)| rules_apply(pol, direction))
+            .map(|(p, _)| *p)
+            .collect();
         let count = self.peer_count();
         let atoms = self.ports.len();
         let mut deny = vec![Bits::empty(atoms); count];
         let mut allow = vec![Bits::empty(atoms); count];
-        for &policy in &isolating {
+        for &policy in &applying {
             for facts in self.direction_rules(policy, direction) {
                 let target = if self.action(facts) == Action::Deny {
                     &mut deny
@@ -297,9 +298,13 @@ impl<'a> Decider<'a> {
             ) else {
                 continue;
             };
-            let open = all.minus(decided);
-            allowed.union_with(&open.and(allow).minus(deny));
-            *decided = all.clone();
+            if isolated {
+                let open = all.minus(decided);
+                allowed.union_with(&open.and(allow).minus(deny));
+                *decided = all.clone();
+            } else {
+                decided.union_with(deny);
+            }
         }
     }
 
@@ -333,6 +338,15 @@ struct SideState {
     allowed: Vec<Bits>,
 }
 
+/// Whether a selecting namespaced-tier policy's rules count in this direction:
+/// a NetworkPolicy's only for the directions it isolates, a Cilium policy's always.
+pub fn rules_apply(policy: &moat_ir::Policy, direction: Direction) -> bool {
+    match policy.kind {
+        moat_ir::PolicyKind::NetworkPolicy => policy.isolates(direction),
+        _ => true,
+    }
+}
+
 /// Policies of a first-match tier in evaluation order, as the evaluator sorts them.
 fn tier_order(cluster: &Cluster, tier: Tier) -> Vec<usize> {
     let mut order: Vec<usize> = (0..cluster.policies.len())
@@ -340,12 +354,7 @@ fn tier_order(cluster: &Cluster, tier: Tier) -> Vec<usize> {
         .collect();
     order.sort_by(|&a, &b| {
         let (pa, pb) = (cluster.policies.get(a), cluster.policies.get(b));
-        let key = |p: Option<&moat_ir::Policy>| {
-            p.map(|p| {
-                let priority = if tier == Tier::Admin { p.priority } else { 0 };
-                (priority, p.name.clone())
-            })
-        };
+        let key = |p: Option<&moat_ir::Policy>| p.map(|p| (p.priority, p.name.clone()));
         key(pa).cmp(&key(pb))
     });
     order

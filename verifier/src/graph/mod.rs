@@ -20,6 +20,7 @@ pub use atoms::{AddressAtom, PortAtom, PortAtoms};
 pub use bits::Bits;
 pub use classes::{Classes, IdentityClass};
 use decide::Decider;
+pub use decide::rules_apply;
 
 /// A node of the connectivity graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

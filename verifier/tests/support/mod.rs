@@ -2,6 +2,7 @@
 //! with the evaluator and a generator of random clusters.
 
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, reason = "test support code may abort on bad fixtures")]
 
 pub mod random;
 
@@ -56,6 +57,41 @@ pub fn assert_graph_agrees(cluster: &Cluster, name: &str) -> usize {
                 };
                 let expected = verdict(cluster, &flow).allowed;
                 assert_eq!(graph.allows(&flow), expected, "{name}: {flow:?}");
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+/// Asserts that the SMT engine (existing pods) agrees with the evaluator on
+/// every end pair and the first port of each atom; returns the flow count.
+pub fn assert_smt_agrees(cluster: &Cluster, name: &str) -> usize {
+    use moat_verifier::smt::{Guards, Scope, Session, query::flow_allowed};
+
+    let graph = Graph::build(cluster);
+    let session = Session::new(cluster, &[cluster], Scope::Existing);
+    let encoding = session.encode(cluster, &Guards::default());
+    // The SMT encoding covers IPv4 only.
+    let mut ends = ends(cluster, &graph);
+    ends.retain(|e| !matches!(e, FlowEnd::External(IpAddr::V6(_))));
+    let mut count = 0;
+    for &src in &ends {
+        for &dst in &ends {
+            if matches!((src, dst), (FlowEnd::External(_), FlowEnd::External(_))) {
+                continue;
+            }
+            for atom in &graph.ports.atoms {
+                let flow = Flow {
+                    src,
+                    dst,
+                    protocol: atom.protocol,
+                    port: atom.start,
+                };
+                let expected = verdict(cluster, &flow).allowed;
+                let smt = flow_allowed(&session, &encoding, &flow);
+                assert_eq!(smt, Some(expected), "{name}: {flow:?}");
+                assert_eq!(graph.allows(&flow), expected, "{name}: graph {flow:?}");
                 count += 1;
             }
         }

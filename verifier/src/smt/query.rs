@@ -1,0 +1,265 @@
+//! Questions decided by the SMT engine: equivalence, containment, redundancy,
+//! shadowing, conflicts and selector satisfiability.
+
+use moat_ir::selector::LabelSelector;
+use moat_ir::{Action, Cluster, Direction, RuleRef, Tier};
+use serde::Serialize;
+use z3::ast::{Bool, Int};
+use z3::{SatResult, Solver};
+
+use super::encode::{RuleTerms, selector_formula};
+use super::{Answer, Guards, Scope, Session, Witness};
+
+/// Decides whether `old` and `new` allow exactly the same flows.
+///
+/// Holds when no flow in scope gets a different verdict; the counterexample
+/// is a flow that one allows and the other denies. Flows live in `new`'s
+/// namespaces and, in `Existing` scope, among `new`'s pods.
+pub fn equivalent(old: &Cluster, new: &Cluster, scope: Scope) -> Answer {
+    let session = Session::new(new, &[old, new], scope);
+    let a = session.encode(old, &Guards::default());
+    let b = session.encode(new, &Guards::default());
+    session.find(&[&a.allowed.xor(&b.allowed)])
+}
+
+/// Decides whether every flow `smaller` allows is also allowed by `larger`.
+///
+/// The counterexample is a flow that `smaller` allows and `larger` denies.
+pub fn contained(smaller: &Cluster, larger: &Cluster, scope: Scope) -> Answer {
+    let session = Session::new(larger, &[smaller, larger], scope);
+    let a = session.encode(smaller, &Guards::default());
+    let b = session.encode(larger, &Guards::default());
+    session.find(&[&a.allowed, &b.allowed.not()])
+}
+
+/// Rules whose removal changes no verdict in scope.
+pub fn redundant_rules(cluster: &Cluster, scope: Scope) -> Vec<RuleRef> {
+    let session = Session::new(cluster, &[cluster], scope);
+    let guards = Guards::removable(cluster, "removed");
+    let full = session.encode(cluster, &Guards::default());
+    let guarded = session.encode(cluster, &guards);
+    let differ = full.allowed.xor(&guarded.allowed);
+    let mut out = Vec::new();
+    for (p, policy) in cluster.policies.iter().enumerate() {
+        for r in 0..policy.rules.len() {
+            let rule = RuleRef { policy: p, rule: r };
+            let Some(removed) = guards.remove_rule(rule) else {
+                continue;
+            };
+            if session.find(&[&differ, &removed]).holds() {
+                out.push(rule);
+            }
+        }
+    }
+    out
+}
+
+/// Policies whose removal changes no verdict in scope.
+pub fn redundant_policies(cluster: &Cluster, scope: Scope) -> Vec<usize> {
+    let session = Session::new(cluster, &[cluster], scope);
+    let guards = Guards::removable(cluster, "removed");
+    let full = session.encode(cluster, &Guards::default());
+    let guarded = session.encode(cluster, &guards);
+    let differ = full.allowed.xor(&guarded.allowed);
+    (0..cluster.policies.len())
+        .filter(|&p| {
+            guards
+                .remove_policy(p)
+                .is_some_and(|removed| session.find(&[&differ, &removed]).holds())
+        })
+        .collect()
+}
+
+/// What keeps a shadowed rule from deciding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Cover {
+    /// A rule that matches first, or whose decision comes from a higher tier.
+    Rule { rule: RuleRef },
+    /// A NetworkPolicy whose isolation hands every flow to the NetworkPolicy
+    /// tier, so the baseline tier never sees it.
+    Isolation { policy: usize },
+}
+
+/// A rule that can match but never decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Shadowed {
+    pub rule: RuleRef,
+    /// A minimal set of higher-precedence items that cover every flow it matches.
+    pub covered_by: Vec<Cover>,
+}
+
+/// Rules that match some flow in scope but never decide one, each with a
+/// minimal set of covering higher-precedence rules.
+pub fn shadowed_rules(cluster: &Cluster, scope: Scope) -> Vec<Shadowed> {
+    let session = Session::new(cluster, &[cluster], scope);
+    let encoding = session.encode(cluster, &Guards::default());
+    let mut out = Vec::new();
+    for direction in [Direction::Egress, Direction::Ingress] {
+        let side = encoding.side(direction);
+        for terms in &side.rules {
+            if !session.satisfiable(&[&terms.in_play]) || session.satisfiable(&[&terms.decides]) {
+                continue;
+            }
+            let blockers = blockers(cluster, side, terms);
+            let covered_by = minimal_cover(&session, &terms.in_play, blockers);
+            out.push(Shadowed {
+                rule: terms.rule,
+                covered_by,
+            });
+        }
+    }
+    out
+}
+
+/// Items of higher precedence that can keep `target` from deciding.
+fn blockers(
+    cluster: &Cluster,
+    side: &super::encode::SideTerms,
+    target: &RuleTerms,
+) -> Vec<(Cover, Bool)> {
+    let mut out = Vec::new();
+    let position = side
+        .rules
+        .iter()
+        .position(|t| t.rule == target.rule)
+        .unwrap_or(0);
+    for (i, other) in side.rules.iter().enumerate() {
+        let earlier_in_chain = other.tier == target.tier && i < position;
+        let blocks = match (target.tier, other.tier) {
+            (Tier::Admin, Tier::Admin) => earlier_in_chain,
+            (Tier::Namespaced, Tier::Admin) | (Tier::Baseline, Tier::Admin) => {
+                other.action != Action::Pass
+            }
+            (Tier::Namespaced, Tier::Namespaced) => {
+                target.action == Action::Allow && other.action == Action::Deny
+            }
+            (Tier::Baseline, Tier::Namespaced) => other.action == Action::Deny,
+            (Tier::Baseline, Tier::Baseline) => earlier_in_chain,
+            _ => false,
+        };
+        if blocks {
+            let formula = if other.tier == Tier::Admin && target.tier != Tier::Admin {
+                other.decides.clone()
+            } else {
+                other.matches.clone()
+            };
+            out.push((Cover::Rule { rule: other.rule }, formula));
+        }
+    }
+    if target.tier == Tier::Baseline {
+        for (policy, selected) in &side.isolation {
+            let exists = cluster.policies.get(*policy).is_some();
+            if exists {
+                out.push((Cover::Isolation { policy: *policy }, selected.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Drops blockers one by one while the rest still cover every match.
+fn minimal_cover(session: &Session, matches: &Bool, blockers: Vec<(Cover, Bool)>) -> Vec<Cover> {
+    let mut kept = blockers;
+    let mut i = 0;
+    while i < kept.len() {
+        let rest: Vec<Bool> = kept
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, (_, b))| b.clone())
+            .collect();
+        let uncovered = Bool::or(&rest).not();
+        if session.satisfiable(&[matches, &uncovered]) {
+            i += 1;
+        } else {
+            kept.remove(i);
+        }
+    }
+    kept.into_iter().map(|(cover, _)| cover).collect()
+}
+
+/// An allow rule and a deny rule that both match one flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Conflict {
+    pub allow: RuleRef,
+    pub deny: RuleRef,
+    pub witness: Witness,
+}
+
+/// Allow and deny rules that overlap across tiers, or between
+/// AdminNetworkPolicies of equal priority, with a flow both match.
+pub fn conflicts(cluster: &Cluster, scope: Scope) -> Vec<Conflict> {
+    let session = Session::new(cluster, &[cluster], scope);
+    let encoding = session.encode(cluster, &Guards::default());
+    let mut out = Vec::new();
+    for direction in [Direction::Egress, Direction::Ingress] {
+        let rules = &encoding.side(direction).rules;
+        for allow in rules.iter().filter(|t| t.action == Action::Allow) {
+            for deny in rules.iter().filter(|t| t.action == Action::Deny) {
+                if !may_conflict(cluster, allow, deny) {
+                    continue;
+                }
+                if let Answer::Counterexample(witness) =
+                    session.find(&[&allow.matches, &deny.matches])
+                {
+                    out.push(Conflict {
+                        allow: allow.rule,
+                        deny: deny.rule,
+                        witness,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+fn may_conflict(cluster: &Cluster, allow: &RuleTerms, deny: &RuleTerms) -> bool {
+    if allow.tier != deny.tier {
+        return true;
+    }
+    let priority = |r: RuleRef| cluster.policies.get(r.policy).map(|p| p.priority);
+    allow.tier == Tier::Admin
+        && allow.rule.policy != deny.rule.policy
+        && priority(allow.rule) == priority(deny.rule)
+}
+
+/// Whether some set of labels satisfies the selector.
+pub fn selector_satisfiable(selector: &LabelSelector) -> bool {
+    let mut keys: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for req in &selector.requirements {
+        keys.entry(req.key.clone())
+            .or_default()
+            .extend(req.values.iter().cloned());
+    }
+    let vars: std::collections::BTreeMap<String, Int> = keys
+        .keys()
+        .map(|k| (k.clone(), Int::new_const(format!("selector[{k}]"))))
+        .collect();
+    let solver = Solver::new();
+    for (key, var) in &vars {
+        let top = keys.get(key).map_or(0, Vec::len) as i64 + 1;
+        solver.assert(var.ge(Int::from_i64(0)));
+        solver.assert(var.le(Int::from_i64(top)));
+    }
+    solver.assert(selector_formula(selector, &vars, &keys));
+    solver.check() != SatResult::Unsat
+}
+
+/// The SMT engine's verdict on one concrete flow, for agreement checks with
+/// the graph engine and the evaluator. `None` when the solver gave up.
+pub fn flow_allowed(
+    session: &Session,
+    encoding: &super::Encoding,
+    flow: &moat_ir::Flow,
+) -> Option<bool> {
+    let fixed = session
+        .flow
+        .is_flow(&session.universe, session.cluster, flow);
+    match session.find(&[&fixed, &encoding.allowed]) {
+        Answer::Holds => Some(false),
+        Answer::Counterexample(_) => Some(true),
+        Answer::Unknown { .. } => None,
+    }
+}

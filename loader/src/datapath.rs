@@ -1,0 +1,561 @@
+//! The datapath handle: pinned programs and maps under one pin directory,
+//! attachment to pod veths, and the endpoint links the programs redirect to.
+
+use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use aya::maps::MapData;
+use aya::programs::links::{FdLink, PinnedLink};
+use aya::programs::tc::{SchedClassifierLink, TcAttachOptions};
+use aya::programs::{LinkOrder, SchedClassifier};
+
+use crate::error::LoaderError;
+use crate::layout::{self, LINK_F_HOST, LINK_F_MAC, Link, names};
+use crate::objects::{self, ProgramSet, ProgramSpec, direction_name};
+use crate::sys::{self, NetnsGuard, TestRun};
+
+/// Default pin directory of `moat load`.
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/moat";
+
+/// Where BPF filesystems are mounted.
+const BPFFS_ROOT: &str = "/sys/fs/bpf";
+
+/// Directory under the pin directory that holds one pin per attachment.
+const LINKS_DIR: &str = "links";
+
+/// A pod's host-side veth to attach the datapath to.
+#[derive(Debug, Clone)]
+pub struct EndpointLink {
+    /// Network namespace of the host-side veth (the node), for example
+    /// `/run/netns/moat-demo-node`; `None` for the caller's namespace.
+    pub netns: Option<PathBuf>,
+    /// Name of the host-side veth in that namespace.
+    pub ifname: String,
+    /// The pod's IPv4 address: the programs redirect packets for it to this
+    /// veth and accept packets from this veth only with it as source.
+    pub pod_ip: Ipv4Addr,
+    /// MAC address of the pod-side veth. With it, packets enter the pod
+    /// through `bpf_redirect_peer`; without it, `bpf_redirect_neigh`.
+    pub pod_mac: Option<[u8; 6]>,
+}
+
+/// One attached program, as recorded by its pin.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Attachment {
+    pub netns_inode: u64,
+    pub ifindex: u32,
+    pub direction: String,
+    pub interface: String,
+    /// `tcx` or `netlink`.
+    pub mode: String,
+}
+
+/// The loaded datapath under one pin directory.
+#[derive(Debug)]
+pub struct Datapath {
+    pin_dir: PathBuf,
+    from_pod: SchedClassifier,
+    to_pod: SchedClassifier,
+}
+
+impl Datapath {
+    /// Opens the datapath pinned under `pin_dir`, loading and pinning the
+    /// built-in programs and maps first when they are missing. Mounts bpffs
+    /// on `/sys/fs/bpf` when no BPF filesystem is there.
+    pub fn open_or_create(pin_dir: &Path) -> Result<Self, LoaderError> {
+        Self::open_or_create_with(pin_dir, &ProgramSet::BUILTIN)
+    }
+
+    /// Like [`Datapath::open_or_create`] with other program objects.
+    pub fn open_or_create_with(pin_dir: &Path, programs: &ProgramSet) -> Result<Self, LoaderError> {
+        let created = prepare_pin_dir(pin_dir)?;
+        let result = open_programs(pin_dir, programs);
+        if result.is_err() && created {
+            // Leave nothing behind from a first load that failed.
+            let _ = std::fs::remove_dir_all(pin_dir);
+        }
+        let (from_pod, to_pod) = result?;
+        Ok(Self {
+            pin_dir: pin_dir.to_path_buf(),
+            from_pod,
+            to_pod,
+        })
+    }
+
+    /// Opens an existing datapath without creating anything.
+    pub fn open(pin_dir: &Path) -> Result<Self, LoaderError> {
+        let set = ProgramSet::BUILTIN;
+        if !pin_dir.join(set.from_pod.pin).exists() {
+            return Err(LoaderError::NotLoaded {
+                path: pin_dir.to_path_buf(),
+            });
+        }
+        let (from_pod, to_pod) = open_programs(pin_dir, &set)?;
+        Ok(Self {
+            pin_dir: pin_dir.to_path_buf(),
+            from_pod,
+            to_pod,
+        })
+    }
+
+    pub fn pin_dir(&self) -> &Path {
+        &self.pin_dir
+    }
+
+    /// Opens one of the datapath's pinned maps.
+    pub fn map(&self, name: &str) -> Result<MapData, LoaderError> {
+        open_map(&self.pin_dir, name)
+    }
+
+    /// Attaches both programs to a pod's host-side veth (tcx, or clsact
+    /// with cls_bpf where tcx is missing) and records the pod's address in
+    /// the links map. Attaching a veth twice keeps the first attachment.
+    /// Needs tcx (Linux 6.6) or clsact, and CAP_NET_ADMIN and CAP_BPF.
+    pub fn attach(&mut self, link: &EndpointLink) -> Result<Vec<Attachment>, LoaderError> {
+        let _guard = link.netns.as_deref().map(NetnsGuard::enter).transpose()?;
+        let (ifindex, host_mac) =
+            sys::interface_info(&link.ifname).map_err(|source| LoaderError::Interface {
+                operation: "look up",
+                interface: link.ifname.clone(),
+                source,
+            })?;
+        let netns_inode = sys::current_netns_inode().map_err(|source| LoaderError::Fs {
+            operation: "read the network namespace of",
+            path: PathBuf::from("/proc/thread-self/ns/net"),
+            source,
+        })?;
+
+        let mut attached = Vec::new();
+        let set = ProgramSet::BUILTIN;
+        for (spec, program) in [
+            (&set.from_pod, &mut self.from_pod),
+            (&set.to_pod, &mut self.to_pod),
+        ] {
+            let at = Attachment {
+                netns_inode,
+                ifindex,
+                direction: direction_name(spec.attach).to_owned(),
+                interface: link.ifname.clone(),
+                mode: String::new(),
+            };
+            attached.push(attach_one(&self.pin_dir, spec, program, at)?);
+        }
+
+        let value = Link {
+            ifindex,
+            flags: if link.pod_mac.is_some() {
+                LINK_F_MAC
+            } else {
+                0
+            },
+            pod_mac: link.pod_mac.unwrap_or_default(),
+            host_mac,
+        };
+        self.set_link(link.pod_ip, &value)?;
+        Ok(attached)
+    }
+
+    /// Marks `ip` as an address of the node itself, whose traffic policy
+    /// never judges (identity host).
+    pub fn set_host_address(&self, ip: Ipv4Addr) -> Result<(), LoaderError> {
+        let value = Link {
+            flags: LINK_F_HOST,
+            ..Link::default()
+        };
+        self.set_link(ip, &value)
+    }
+
+    /// Records the host-side veth of a pod address without attaching
+    /// anything; [`Datapath::attach`] calls it for each veth.
+    pub fn set_link(&self, ip: Ipv4Addr, value: &Link) -> Result<(), LoaderError> {
+        let map = self.map(names::LINKS)?;
+        sys::map_update(map.fd().as_fd(), &ip.octets(), layout::bytes_of(value), 0).map_err(
+            |source| LoaderError::Map {
+                operation: "update",
+                map: names::LINKS.to_owned(),
+                source,
+            },
+        )
+    }
+
+    /// Lists the attachments recorded under the pin directory.
+    pub fn attachments(&self) -> Result<Vec<Attachment>, LoaderError> {
+        list_attachments(&self.pin_dir)
+    }
+
+    /// Detaches the programs from every veth and forgets every endpoint link.
+    pub fn detach_all(&mut self) -> Result<(), LoaderError> {
+        detach_all(&self.pin_dir)
+    }
+
+    /// Detaches everything and removes the pin directory with its maps.
+    pub fn remove(mut self) -> Result<(), LoaderError> {
+        self.detach_all()?;
+        remove_pin_dir(&self.pin_dir)
+    }
+
+    /// Replaces the programs by new ones: each is loaded and verified
+    /// first, then swapped into every existing attachment with one
+    /// `BPF_LINK_UPDATE`. When the verifier rejects a program, the old
+    /// programs stay attached and the error carries the verifier log.
+    pub fn reload_programs(&mut self, set: &ProgramSet) -> Result<(), LoaderError> {
+        let (mut from_pod, mut to_pod) = load_staged(&self.pin_dir, set)?;
+
+        for at in self.attachments()? {
+            if at.mode != "tcx" {
+                continue;
+            }
+            let program = if at.direction == "ingress" {
+                &mut from_pod
+            } else {
+                &mut to_pod
+            };
+            let pin = self.pin_dir.join(LINKS_DIR).join(attachment_pin_name(&at));
+            relink(&pin, program)?;
+        }
+        for (spec, program) in [(&set.from_pod, &mut from_pod), (&set.to_pod, &mut to_pod)] {
+            repin_program(&self.pin_dir, spec, program)?;
+        }
+        self.from_pod = from_pod;
+        self.to_pod = to_pod;
+        Ok(())
+    }
+
+    /// Runs a program once on a packet through `BPF_PROG_TEST_RUN`; the
+    /// packet is not sent anywhere. `context` is a `struct __sk_buff`.
+    pub fn test_run(
+        &self,
+        hook: Hook,
+        packet: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<TestRun, LoaderError> {
+        let program = match hook {
+            Hook::FromPod => &self.from_pod,
+            Hook::ToPod => &self.to_pod,
+        };
+        let fd = program
+            .fd()
+            .map_err(|e| objects::program_error("open", hook.name(), e))?;
+        sys::prog_test_run(fd.as_fd(), packet, context)
+    }
+}
+
+/// The two hooks of a pod's host-side veth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// tcx ingress: packets the pod sends.
+    FromPod,
+    /// tcx egress: packets the node delivers to the pod.
+    ToPod,
+}
+
+impl Hook {
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::FromPod => "from-pod",
+            Hook::ToPod => "to-pod",
+        }
+    }
+}
+
+/// Creates the pin directory, mounting bpffs first; returns whether the
+/// directory is new.
+fn prepare_pin_dir(pin_dir: &Path) -> Result<bool, LoaderError> {
+    if pin_dir.starts_with(BPFFS_ROOT) {
+        std::fs::create_dir_all(BPFFS_ROOT).map_err(|source| LoaderError::Fs {
+            operation: "create",
+            path: PathBuf::from(BPFFS_ROOT),
+            source,
+        })?;
+        sys::ensure_bpffs(Path::new(BPFFS_ROOT))?;
+    }
+    let created = !pin_dir.exists();
+    for dir in [pin_dir.to_path_buf(), pin_dir.join(LINKS_DIR)] {
+        std::fs::create_dir_all(&dir).map_err(|source| LoaderError::Fs {
+            operation: "create",
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    Ok(created)
+}
+
+fn open_programs(
+    pin_dir: &Path,
+    set: &ProgramSet,
+) -> Result<(SchedClassifier, SchedClassifier), LoaderError> {
+    let open = |spec: &ProgramSpec| {
+        let pin = pin_dir.join(spec.pin);
+        if pin.exists() {
+            SchedClassifier::from_pin(&pin)
+                .map_err(|e| objects::program_error("open pinned", spec.name, e))
+        } else {
+            objects::load_program(spec, pin_dir)
+        }
+    };
+    Ok((open(&set.from_pod)?, open(&set.to_pod)?))
+}
+
+/// Loads and verifies new programs while the old pins stay in place.
+fn load_staged(
+    pin_dir: &Path,
+    set: &ProgramSet,
+) -> Result<(SchedClassifier, SchedClassifier), LoaderError> {
+    let load = |spec: &ProgramSpec| {
+        // The maps stay those of `pin_dir`; only the program pin is staged.
+        let staged = ProgramSpec {
+            pin: "staged",
+            ..*spec
+        };
+        let program = objects::load_program(&staged, pin_dir)?;
+        let _ = std::fs::remove_file(pin_dir.join(staged.pin));
+        Ok::<_, LoaderError>(program)
+    };
+    Ok((load(&set.from_pod)?, load(&set.to_pod)?))
+}
+
+fn repin_program(
+    pin_dir: &Path,
+    spec: &ProgramSpec,
+    program: &mut SchedClassifier,
+) -> Result<(), LoaderError> {
+    let pin = pin_dir.join(spec.pin);
+    let _ = std::fs::remove_file(&pin);
+    program.pin(&pin).map_err(|e| LoaderError::Program {
+        operation: "pin",
+        program: spec.name.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn relink(pin: &Path, program: &mut SchedClassifier) -> Result<(), LoaderError> {
+    let pinned = PinnedLink::from_pin(pin).map_err(|e| LoaderError::Program {
+        operation: "open link",
+        program: pin.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let link =
+        SchedClassifierLink::try_from(FdLink::from(pinned)).map_err(|e| LoaderError::Program {
+            operation: "open link",
+            program: pin.display().to_string(),
+            message: e.to_string(),
+        })?;
+    let id = program
+        .attach_to_link(link)
+        .map_err(|e| objects::program_error("update link of", &pin.display().to_string(), e))?;
+    // The pin keeps the link; the handle may close.
+    let link = program
+        .take_link(id)
+        .map_err(|e| objects::program_error("take link of", &pin.display().to_string(), e))?;
+    std::mem::forget(link);
+    Ok(())
+}
+
+pub(crate) fn open_map(pin_dir: &Path, name: &str) -> Result<MapData, LoaderError> {
+    let path = pin_dir.join(name);
+    if !path.exists() {
+        return Err(LoaderError::NotLoaded {
+            path: pin_dir.to_path_buf(),
+        });
+    }
+    MapData::from_pin(&path).map_err(|e| crate::error::map_error("open", name, e))
+}
+
+fn attachment_pin_name(at: &Attachment) -> String {
+    let suffix = if at.mode == "netlink" { "-netlink" } else { "" };
+    format!(
+        "{}-{}-{}-{}{suffix}",
+        at.netns_inode, at.ifindex, at.direction, at.interface
+    )
+}
+
+fn parse_attachment(name: &str) -> Option<Attachment> {
+    let (rest, mode) = match name.strip_suffix("-netlink") {
+        Some(rest) => (rest, "netlink"),
+        None => (name, "tcx"),
+    };
+    let mut parts = rest.splitn(4, '-');
+    let netns_inode = parts.next()?.parse().ok()?;
+    let ifindex = parts.next()?.parse().ok()?;
+    let direction = parts.next()?.to_owned();
+    let interface = parts.next()?.to_owned();
+    Some(Attachment {
+        netns_inode,
+        ifindex,
+        direction,
+        interface,
+        mode: mode.to_owned(),
+    })
+}
+
+fn attach_one(
+    pin_dir: &Path,
+    spec: &ProgramSpec,
+    program: &mut SchedClassifier,
+    mut at: Attachment,
+) -> Result<Attachment, LoaderError> {
+    let links = pin_dir.join(LINKS_DIR);
+    for mode in ["tcx", "netlink"] {
+        at.mode = mode.to_owned();
+        if links.join(attachment_pin_name(&at)).exists() {
+            return Ok(at);
+        }
+    }
+    let interface = at.interface.clone();
+    let attach_error = |message: String| LoaderError::Attach {
+        program: spec.name.to_owned(),
+        interface: interface.clone(),
+        direction: direction_name(spec.attach),
+        message,
+    };
+
+    match program.attach_with_options(
+        &at.interface,
+        spec.attach,
+        TcAttachOptions::TcxOrder(LinkOrder::default()),
+    ) {
+        Ok(id) => {
+            at.mode = "tcx".to_owned();
+            let link = program
+                .take_link(id)
+                .map_err(|e| attach_error(e.to_string()))?;
+            let fd_link: FdLink = link.try_into().map_err(|e| attach_error(format!("{e}")))?;
+            fd_link
+                .pin(links.join(attachment_pin_name(&at)))
+                .map_err(|e| attach_error(format!("pin link: {e}")))?;
+            Ok(at)
+        }
+        Err(tcx_error) => {
+            tracing::debug!(error = %tcx_error, "tcx attach failed, trying clsact");
+            attach_netlink(&links, spec, program, at)
+                .map_err(|e| attach_error(format!("tcx: {tcx_error}; clsact: {e}")))
+        }
+    }
+}
+
+/// Fallback for kernels without tcx: clsact qdisc plus a cls_bpf filter.
+/// Such filters outlive the process by themselves, so the pin is an empty
+/// directory that only records the attachment.
+fn attach_netlink(
+    links: &Path,
+    spec: &ProgramSpec,
+    program: &mut SchedClassifier,
+    mut at: Attachment,
+) -> Result<Attachment, String> {
+    use aya::programs::tc;
+
+    match tc::qdisc_add_clsact(&at.interface) {
+        Ok(()) | Err(tc::TcError::AlreadyAttached) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let id = program
+        .attach_with_options(
+            &at.interface,
+            spec.attach,
+            TcAttachOptions::Netlink(Default::default()),
+        )
+        .map_err(|e| e.to_string())?;
+    let link = program.take_link(id).map_err(|e| e.to_string())?;
+    // Dropping the link would detach the filter.
+    std::mem::forget(link);
+    at.mode = "netlink".to_owned();
+    std::fs::create_dir_all(links.join(attachment_pin_name(&at))).map_err(|e| e.to_string())?;
+    Ok(at)
+}
+
+pub(crate) fn list_attachments(pin_dir: &Path) -> Result<Vec<Attachment>, LoaderError> {
+    let dir = pin_dir.join(LINKS_DIR);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(LoaderError::Fs {
+                operation: "list",
+                path: dir,
+                source,
+            });
+        }
+    };
+    let mut found: Vec<Attachment> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| parse_attachment(&e.file_name().to_string_lossy()))
+        .collect();
+    found.sort_by(|a, b| (&a.interface, &a.direction).cmp(&(&b.interface, &b.direction)));
+    Ok(found)
+}
+
+/// Removes every attachment pin (which detaches tcx links) and clears the
+/// links map. cls_bpf filters go away with their interface.
+// NOTE: cls_bpf filters of the clsact fallback stay attached until their
+// interface is deleted; only their record is removed here.
+fn detach_all(pin_dir: &Path) -> Result<(), LoaderError> {
+    let dir = pin_dir.join(LINKS_DIR);
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let removed = if path.is_dir() {
+                std::fs::remove_dir(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(|source| LoaderError::Fs {
+                operation: "remove link pin",
+                path: path.clone(),
+                source,
+            })?;
+        }
+    }
+    if let Ok(map) = open_map(pin_dir, names::LINKS) {
+        let keys = sys::map_keys(map.fd().as_fd(), 4).map_err(|source| LoaderError::Map {
+            operation: "list keys of",
+            map: names::LINKS.to_owned(),
+            source,
+        })?;
+        for key in keys {
+            let _ = sys::map_delete(map.fd().as_fd(), &key);
+        }
+    }
+    Ok(())
+}
+
+/// Removes the pin directory: detaches, then unpins programs and maps.
+pub fn remove_pin_dir(pin_dir: &Path) -> Result<(), LoaderError> {
+    if !pin_dir.exists() {
+        return Ok(());
+    }
+    detach_all(pin_dir)?;
+    std::fs::remove_dir_all(pin_dir).map_err(|source| LoaderError::Fs {
+        operation: "remove",
+        path: pin_dir.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachment_name_round_trip() {
+        let at = Attachment {
+            netns_inode: 4026531840,
+            ifindex: 7,
+            direction: "ingress".into(),
+            interface: "veth-web-1".into(),
+            mode: "tcx".into(),
+        };
+        let name = attachment_pin_name(&at);
+        assert_eq!(name, "4026531840-7-ingress-veth-web-1");
+        assert_eq!(parse_attachment(&name), Some(at.clone()));
+
+        let netlink = Attachment {
+            mode: "netlink".into(),
+            ..at
+        };
+        assert_eq!(
+            parse_attachment(&attachment_pin_name(&netlink)),
+            Some(netlink)
+        );
+    }
+}

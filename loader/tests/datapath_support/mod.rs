@@ -1,0 +1,276 @@
+//! Shared helpers of the kernel tests: root check, pin directory guard,
+//! packet builder and a compiled test cluster.
+
+#![allow(dead_code)]
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use moat_compiler::{CompileOptions, Image};
+use moat_loader::Datapath;
+
+/// Returns false (after printing why) when the kernel cannot be reached;
+/// panics instead when `CI=true`, where skipping would hide a failure.
+pub fn kernel_available(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root && Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return true;
+    }
+    let reason = "needs root and a kernel with BPF and BTF";
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: {reason}");
+    }
+    eprintln!("skipping {test}: {reason}");
+    false
+}
+
+/// A unique pin directory under /sys/fs/bpf, removed with everything in it on drop.
+pub struct PinDir(pub PathBuf);
+
+impl PinDir {
+    pub fn new() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Self(PathBuf::from(format!(
+            "/sys/fs/bpf/moat-test-{}-{n}",
+            std::process::id()
+        )))
+    }
+}
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        if let Err(e) = moat_loader::datapath::remove_pin_dir(&self.0) {
+            eprintln!("failed to remove {}: {e}", self.0.display());
+        }
+    }
+}
+
+pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+pub const WEB: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+pub const OTHER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
+pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+pub const OUTSIDE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+const PODS: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: shop, labels: {app: client}}
+spec: {containers: [{name: c, image: busybox}]}
+status: {podIP: 10.0.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec: {containers: [{name: c, image: nginx, ports: [{containerPort: 80}]}]}
+status: {podIP: 10.0.0.2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: other, namespace: shop, labels: {app: other}}
+spec: {containers: [{name: c, image: busybox}]}
+status: {podIP: 10.0.0.3}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-svc, namespace: shop}
+spec:
+  clusterIP: 10.96.0.10
+  selector: {app: web}
+  ports: [{port: 8080, targetPort: 80, protocol: TCP}]
+"#;
+
+/// NetworkPolicy that lets only `client` reach `web` on TCP 80.
+pub const ALLOW_CLIENT: &str = r#"
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-from-client, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: client}}}]
+    ports: [{port: 80, protocol: TCP}]
+"#;
+
+/// NetworkPolicy that isolates `web` with no rule.
+pub const DENY_ALL: &str = r#"
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-deny-all, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+"#;
+
+/// Compiles the test pods plus `policies` into an image.
+pub fn image(policies: &str, generation: u64) -> Image {
+    let text = format!("{PODS}{policies}");
+    let loaded = moat_ir::load_str("test.yaml", &text, &moat_ir::LoadOptions::default());
+    assert!(
+        !loaded
+            .diagnostics
+            .iter()
+            .any(|d| d.severity == moat_ir::Severity::Error),
+        "test manifests do not load: {:?}",
+        loaded.diagnostics
+    );
+    let options = CompileOptions {
+        generation,
+        ..CompileOptions::default()
+    };
+    moat_compiler::compile(&loaded.cluster, &options).expect("test cluster compiles")
+}
+
+/// Opens a datapath in `pin` and records every test pod as living behind
+/// the loopback device, which is where BPF_PROG_RUN runs packets.
+pub fn datapath(pin: &PinDir) -> Datapath {
+    let dp = Datapath::open_or_create(&pin.0).expect("datapath loads");
+    for ip in [CLIENT, WEB, OTHER] {
+        let link = moat_loader::layout::Link {
+            ifindex: 1,
+            ..Default::default()
+        };
+        dp.set_link(ip, &link).expect("link recorded");
+    }
+    dp
+}
+
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_ACK: u8 = 0x10;
+pub const TCP_SYNACK: u8 = 0x12;
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+pub const PROTO_SCTP: u8 = 132;
+
+/// An Ethernet + IPv4 + L4 packet with valid checksums.
+pub fn packet(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), protocol: u8, tcp_flags: u8) -> Vec<u8> {
+    let l4 = match protocol {
+        PROTO_TCP => {
+            let mut h = vec![0u8; 20];
+            h[12] = 5 << 4;
+            h[13] = tcp_flags;
+            h[14..16].copy_from_slice(&1024u16.to_be_bytes());
+            h
+        }
+        PROTO_UDP => {
+            let mut h = vec![0u8; 8];
+            h[4..6].copy_from_slice(&8u16.to_be_bytes());
+            h
+        }
+        _ => vec![0u8; 12],
+    };
+    let mut l4 = l4;
+    l4[0..2].copy_from_slice(&src.1.to_be_bytes());
+    l4[2..4].copy_from_slice(&dst.1.to_be_bytes());
+
+    let mut ip = vec![0u8; 20];
+    ip[0] = 0x45;
+    let total = (20 + l4.len()) as u16;
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip[8] = 64;
+    ip[9] = protocol;
+    ip[12..16].copy_from_slice(&src.0.octets());
+    ip[16..20].copy_from_slice(&dst.0.octets());
+    let sum = checksum(&ip);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+
+    let csum_at = match protocol {
+        PROTO_TCP => Some(16),
+        PROTO_UDP => Some(6),
+        _ => None,
+    };
+    if let Some(at) = csum_at {
+        let sum = l4_checksum(&ip, &l4);
+        l4[at..at + 2].copy_from_slice(&sum.to_be_bytes());
+    }
+
+    let mut frame = vec![0u8; 14];
+    frame[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x02]);
+    frame[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
+    frame[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    frame.extend_from_slice(&ip);
+    frame.extend_from_slice(&l4);
+    frame
+}
+
+fn sum16(data: &[u8], mut acc: u32) -> u32 {
+    for chunk in data.chunks(2) {
+        let word = match chunk {
+            [a, b] => u16::from_be_bytes([*a, *b]),
+            [a] => u16::from_be_bytes([*a, 0]),
+            _ => 0,
+        };
+        acc += u32::from(word);
+    }
+    acc
+}
+
+fn fold(mut acc: u32) -> u16 {
+    while acc >> 16 != 0 {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    !(acc as u16)
+}
+
+pub fn checksum(data: &[u8]) -> u16 {
+    fold(sum16(data, 0))
+}
+
+fn l4_checksum(ip: &[u8], l4: &[u8]) -> u16 {
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&ip[12..20]);
+    pseudo.push(0);
+    pseudo.push(ip[9]);
+    pseudo.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+    fold(sum16(l4, sum16(&pseudo, 0)))
+}
+
+/// Parsed view of an output packet.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Tuple {
+    pub src: (Ipv4Addr, u16),
+    pub dst: (Ipv4Addr, u16),
+}
+
+pub fn tuple(frame: &[u8]) -> Tuple {
+    let ip = &frame[14..34];
+    let l4 = &frame[34..];
+    Tuple {
+        src: (
+            Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+            u16::from_be_bytes([l4[0], l4[1]]),
+        ),
+        dst: (
+            Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
+            u16::from_be_bytes([l4[2], l4[3]]),
+        ),
+    }
+}
+
+/// Whether the IPv4 header and TCP/UDP checksums of `frame` verify.
+pub fn checksums_valid(frame: &[u8]) -> bool {
+    let ip = &frame[14..34];
+    let l4 = &frame[34..];
+    checksum(ip) == 0 && (ip[9] != PROTO_TCP && ip[9] != PROTO_UDP || l4_verify(ip, l4))
+}
+
+fn l4_verify(ip: &[u8], l4: &[u8]) -> bool {
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&ip[12..20]);
+    pseudo.push(0);
+    pseudo.push(ip[9]);
+    pseudo.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+    fold(sum16(l4, sum16(&pseudo, 0))) == 0
+}
+
+pub const TC_ACT_OK: u32 = 0;
+pub const TC_ACT_SHOT: u32 = 2;
+pub const TC_ACT_REDIRECT: u32 = 7;

@@ -4,6 +4,8 @@
 
 pub mod datapath;
 pub mod error;
+pub mod events;
+pub mod inspect;
 pub mod layout;
 pub mod objects;
 pub mod sandbox;
@@ -12,5 +14,6 @@ pub mod sys;
 
 pub use datapath::{Attachment, DEFAULT_PIN_DIR, Datapath, EndpointLink, Hook};
 pub use error::LoaderError;
+pub use events::EventReader;
 pub use objects::{ProgramSet, ProgramSpec};
 pub use swap::{LoadReport, TableFill};

@@ -1,5 +1,9 @@
 //! Verification of a loaded cluster: graph and SMT engines, lint checks,
 //! assertions, explanations, policy diffs and CI output formats.
 
+pub mod describe;
+pub mod finding;
 pub mod graph;
+pub mod lint;
+pub mod output;
 pub mod smt;

@@ -189,9 +189,17 @@ pub struct Conflict {
 
 /// Allow and deny rules that overlap across tiers, or between
 /// AdminNetworkPolicies of equal priority, with a flow both match.
+///
+/// In `AnyPod` scope the witness is a flow between existing pods when one
+/// exists, else a flow involving a pod that could exist.
 pub fn conflicts(cluster: &Cluster, scope: Scope) -> Vec<Conflict> {
     let session = Session::new(cluster, &[cluster], scope);
     let encoding = session.encode(cluster, &Guards::default());
+    let existing = (scope == Scope::AnyPod).then(|| {
+        let session = Session::new(cluster, &[cluster], Scope::Existing);
+        let encoding = session.encode(cluster, &Guards::default());
+        (session, encoding)
+    });
     let mut out = Vec::new();
     for direction in [Direction::Egress, Direction::Ingress] {
         let rules = &encoding.side(direction).rules;
@@ -200,9 +208,19 @@ pub fn conflicts(cluster: &Cluster, scope: Scope) -> Vec<Conflict> {
                 if !may_conflict(cluster, allow, deny) {
                     continue;
                 }
-                if let Answer::Counterexample(witness) =
-                    session.find(&[&allow.matches, &deny.matches])
-                {
+                let concrete = existing.as_ref().and_then(|(session, encoding)| {
+                    let a = encoding.rule(allow.rule)?;
+                    let d = encoding.rule(deny.rule)?;
+                    match session.find(&[&a.matches, &d.matches]) {
+                        Answer::Counterexample(witness) => Some(witness),
+                        _ => None,
+                    }
+                });
+                let answer = match concrete {
+                    Some(witness) => Answer::Counterexample(witness),
+                    None => session.find(&[&allow.matches, &deny.matches]),
+                };
+                if let Answer::Counterexample(witness) = answer {
                     out.push(Conflict {
                         allow: allow.rule,
                         deny: deny.rule,

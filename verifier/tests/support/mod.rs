@@ -2,7 +2,10 @@
 //! with the evaluator and a generator of random clusters.
 
 #![allow(dead_code)]
-#![allow(clippy::unwrap_used, reason = "test support code may abort on bad fixtures")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test support code may abort on bad fixtures"
+)]
 
 pub mod random;
 

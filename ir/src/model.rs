@@ -363,6 +363,21 @@ impl Policy {
         }
     }
 
+    /// The manifest field that holds a rule: `ingress` or `egress`, or for a
+    /// Cilium deny rule `ingressDeny` or `egressDeny`.
+    pub fn rule_section(&self, rule: &Rule) -> &'static str {
+        let cilium = matches!(
+            self.kind,
+            PolicyKind::CiliumNetworkPolicy | PolicyKind::CiliumClusterwideNetworkPolicy
+        );
+        match (rule.direction, cilium && rule.action == Action::Deny) {
+            (Direction::Ingress, false) => "ingress",
+            (Direction::Egress, false) => "egress",
+            (Direction::Ingress, true) => "ingressDeny",
+            (Direction::Egress, true) => "egressDeny",
+        }
+    }
+
     /// Whether the policy isolates its subject in this direction.
     pub fn isolates(&self, direction: Direction) -> bool {
         match direction {

@@ -9,6 +9,8 @@ pub struct RuleInfo {
     pub kind: String,
     pub policy: String,
     pub direction: String,
+    /// The manifest field of the rule: `ingress`, `egress`, `ingressDeny` or `egressDeny`.
+    pub section: String,
     pub index: usize,
     pub action: String,
     pub location: Option<String>,
@@ -21,20 +23,22 @@ pub fn rule_info(cluster: &Cluster, rule: RuleRef) -> Option<RuleInfo> {
         kind: policy.kind.to_string(),
         policy: policy.key(),
         direction: r.direction.to_string(),
+        section: policy.rule_section(r).to_string(),
         index: r.index,
         action: format!("{:?}", r.action),
         location: r.origin.as_ref().map(|o| o.short()),
     })
 }
 
-/// `NetworkPolicy x/allow-b ingress[0] (policies.yaml:12)`.
+/// `NetworkPolicy x/allow-b ingress[0] (policies.yaml:12)`, or for a Cilium
+/// deny rule `CiliumNetworkPolicy x/deny-b ingressDeny[0] (...)`.
 pub fn rule_text(cluster: &Cluster, rule: RuleRef) -> String {
     match rule_info(cluster, rule) {
         Some(info) => {
             let at = info.location.map(|l| format!(" ({l})")).unwrap_or_default();
             format!(
                 "{} {} {}[{}]{at}",
-                info.kind, info.policy, info.direction, info.index
+                info.kind, info.policy, info.section, info.index
             )
         }
         None => "an unknown rule".to_string(),

@@ -485,8 +485,7 @@ pub(crate) fn list_attachments(pin_dir: &Path) -> Result<Vec<Attachment>, Loader
     Ok(found)
 }
 
-/// Removes every attachment pin (which detaches tcx links) and clears the
-/// links map. cls_bpf filters go away with their interface.
+/// Detaches every tcx link, removes its pin and clears the links map.
 // NOTE: cls_bpf filters of the clsact fallback stay attached until their
 // interface is deleted; only their record is removed here.
 fn detach_all(pin_dir: &Path) -> Result<(), LoaderError> {
@@ -497,6 +496,9 @@ fn detach_all(pin_dir: &Path) -> Result<(), LoaderError> {
             let removed = if path.is_dir() {
                 std::fs::remove_dir(&path)
             } else {
+                if let Err(e) = sys::link_detach_pinned(&path) {
+                    tracing::debug!(pin = %path.display(), error = %e, "link detach failed");
+                }
                 std::fs::remove_file(&path)
             };
             removed.map_err(|source| LoaderError::Fs {

@@ -4,7 +4,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -15,6 +15,8 @@ const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
+const BPF_OBJ_GET: libc::c_long = 7;
+const BPF_LINK_DETACH: libc::c_long = 34;
 const BPF_FS_MAGIC: libc::c_long = 0xcafe_4a11;
 
 /// `union bpf_attr` for the map element commands.
@@ -176,6 +178,34 @@ pub fn prog_test_run(
         packet: out,
         context: ctx_out,
     })
+}
+
+/// `union bpf_attr` for `BPF_OBJ_GET`.
+#[repr(C)]
+#[derive(Default)]
+struct ObjGetAttr {
+    pathname: u64,
+    bpf_fd: u32,
+    file_flags: u32,
+    path_fd: i32,
+    pad: u32,
+}
+
+/// Detaches the BPF link pinned at `pin` right away (Linux 5.9), instead
+/// of when its last reference goes, which after an unlink happens later
+/// from an RCU callback. The pin itself stays; the caller removes it.
+pub fn link_detach_pinned(pin: &Path) -> io::Result<()> {
+    let c_path = CString::new(pin.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut get = ObjGetAttr {
+        pathname: c_path.as_ptr() as u64,
+        ..Default::default()
+    };
+    let fd = bpf(BPF_OBJ_GET, &mut get)?;
+    // SAFETY: BPF_OBJ_GET returned a new descriptor that nothing else owns.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    let mut attr = [fd.as_raw_fd() as u32, 0u32];
+    bpf(BPF_LINK_DETACH, &mut attr).map(|_| ())
 }
 
 /// Whether `path` is on a BPF filesystem.

@@ -87,6 +87,67 @@ const CASES: &[(&str, &[Expected])] = &[
             ("moat::invalid-yaml", Error, 39, 15),
         ],
     ),
+    (
+        "anp-unknown-action",
+        &[("moat::unknown-action", Error, 13, 13)],
+    ),
+    (
+        "anp-priority-out-of-range",
+        &[("moat::priority-out-of-range", Error, 6, 13)],
+    ),
+    (
+        "anp-unknown-field",
+        &[("moat::unknown-field", Error, 18, 7)],
+    ),
+    (
+        "anp-invalid-network",
+        &[("moat::invalid-cidr", Error, 14, 9)],
+    ),
+    ("anp-nodes-peer", &[("moat::not-enforced", Warning, 12, 7)]),
+    (
+        "anp-equal-priority",
+        &[("moat::equal-priority", Warning, 16, 1)],
+    ),
+    (
+        "anp-peer-two-fields",
+        &[("moat::invalid-field-set", Error, 12, 7)],
+    ),
+    (
+        "anp-port-range-reversed",
+        &[("moat::invalid-port-range", Error, 15, 9)],
+    ),
+    ("banp-wrong-name", &[("moat::baseline-name", Error, 4, 9)]),
+    (
+        "banp-pass-action",
+        &[("moat::unknown-action", Error, 9, 13)],
+    ),
+    (
+        "cnp-allow-action",
+        &[("moat::unknown-action", Error, 11, 13)],
+    ),
+    ("cnp-unknown-tier", &[("moat::unknown-tier", Error, 6, 9)]),
+    (
+        "cilium-l7-rules",
+        &[
+            ("moat::not-enforced", Warning, 23, 7),
+            ("moat::not-enforced", Warning, 27, 5),
+        ],
+    ),
+    (
+        "cilium-unknown-entity",
+        &[("moat::unknown-entity", Error, 9, 7)],
+    ),
+    (
+        "cilium-invalid-cidr",
+        &[
+            ("moat::invalid-cidr", Error, 15, 7),
+            ("moat::except-outside-cidr", Error, 19, 9),
+        ],
+    ),
+    (
+        "foreign-network-policy",
+        &[("moat::foreign-policy-kind", Warning, 1, 13)],
+    ),
 ];
 
 fn invalid_dir() -> PathBuf {

@@ -198,7 +198,7 @@ fn layer7_rules_warn_and_layer4_is_enforced() {
     assert_eq!(codes(&loaded), ["moat::not-enforced"]);
     let at = loaded.diagnostics[0].origin.as_ref().unwrap();
     assert!(
-        at.file.text[at.offset..].starts_with("http: [{method: GET"),
+        at.file.text[at.offset..].starts_with("rules:"),
         "points at the L7 rules"
     );
     expect(&loaded, "x/b -> x/a tcp/80 allow\nx/b -> x/a tcp/9090 deny");

@@ -98,7 +98,7 @@ fn legacy_namespaces(
     ] {
         if set.is_some() {
             let effect = "selection relative to the subject's namespace is not modelled: this peer matches nothing";
-            out.push(walk::not_enforced(field, walk::child(node, field), effect));
+            out.push(walk::not_enforced_field(node, field, effect));
             return None;
         }
     }
@@ -171,16 +171,13 @@ fn peer(
         "pods" => Some(Peer::Pods(pods(peer.pods.as_ref()?, at, out)?)),
         "networks" => networks(peer.networks.as_deref()?, at, out),
         "nodes" => {
-            out.push(walk::not_enforced(
-                "nodes",
-                at,
-                "moat models no nodes: this peer matches nothing",
-            ));
+            let effect = "moat models no nodes: this peer matches nothing";
+            out.push(walk::not_enforced_field(node, "nodes", effect));
             None
         }
         _ => {
             let effect = "moat resolves no domain names: this peer matches nothing";
-            out.push(walk::not_enforced("domainNames", at, effect));
+            out.push(walk::not_enforced_field(node, "domainNames", effect));
             None
         }
     }

@@ -121,11 +121,7 @@ fn subject(
     }
     if rule.node_selector.is_some() {
         let effect = "host policies are not modelled: this rule was skipped";
-        out.push(walk::not_enforced(
-            "nodeSelector",
-            walk::child(node, "nodeSelector"),
-            effect,
-        ));
+        out.push(walk::not_enforced_field(node, "nodeSelector", effect));
         return None;
     }
     let help = "select the pods the rule applies to with `endpointSelector` (`{}` for all)";

@@ -173,13 +173,13 @@ pub fn peers(
     let (field, requires) = l3.requires;
     if requires {
         let effect = "this requirement is ignored, so the rule may match more peers than in Cilium";
-        out.push(walk::not_enforced(field, walk::child(node, field), effect));
+        out.push(walk::not_enforced_field(node, field, effect));
     }
     for (field, set, why) in l3.unmodelled {
         if set {
             has_l3 = true;
             let effect = format!("{why}: this peer matches nothing");
-            out.push(walk::not_enforced(field, walk::child(node, field), &effect));
+            out.push(walk::not_enforced_field(node, field, &effect));
         }
     }
     if has_l3 {
@@ -208,7 +208,7 @@ fn cidr_set(set: &CidrRule, node: &Node, out: &mut Vec<Diagnostic>) -> Option<Pe
             "cidrGroupSelector"
         };
         let effect = "CIDR groups are not resolved: this peer matches nothing";
-        out.push(walk::not_enforced(field, walk::child(node, field), effect));
+        out.push(walk::not_enforced_field(node, field, effect));
         return None;
     };
     let block = net::IPBlock {
@@ -266,11 +266,7 @@ fn unknown_entity(text: &str, node: &Node) -> Diagnostic {
 pub fn ports(section: &Section, node: &Node, out: &mut Vec<Diagnostic>) -> Ports {
     if section.icmps.is_some() {
         let effect = "ICMP is not modelled: these entries match no traffic";
-        out.push(walk::not_enforced(
-            "icmps",
-            walk::child(node, "icmps"),
-            effect,
-        ));
+        out.push(walk::not_enforced_field(node, "icmps", effect));
     }
     let Some(list) = &section.to_ports else {
         return if section.icmps.is_some() {
@@ -302,7 +298,7 @@ fn port_rule(
     for (field, _) in layer7.iter().filter(|(_, set)| *set) {
         let effect =
             "moat enforces this rule at L3/L4 only: it allows every request on these ports";
-        out.push(walk::not_enforced(field, walk::child(node, field), effect));
+        out.push(walk::not_enforced_field(node, field, effect));
     }
     let Some(ports) = &entry.ports else {
         rules.extend(Protocol::ALL.map(|protocol| PortRule {

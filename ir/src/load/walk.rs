@@ -1,6 +1,6 @@
 //! Small helpers to find the node of a field or list item, and to build common diagnostics.
 
-use super::node::{Node, PathStep};
+use super::node::{Node, NodeKind, PathStep};
 use crate::diag::Diagnostic;
 
 /// The node of `key`, or `node` itself when the key is missing.
@@ -34,6 +34,8 @@ pub fn exactly_one<'a>(
     let names: Vec<String> = fields.iter().map(|(n, _)| format!("`{n}`")).collect();
     let message = match set.as_slice() {
         [one] => return Some(one),
+        // Only unknown keys: the schema check has reported each of them already.
+        [] if only_unknown_keys(node, fields) => return None,
         [] => format!("{what} sets none of {}", names.join(", ")),
         many => {
             let listed: Vec<String> = many.iter().map(|n| format!("`{n}`")).collect();
@@ -50,6 +52,18 @@ pub fn exactly_one<'a>(
             )),
     );
     None
+}
+
+fn only_unknown_keys(node: &Node, fields: &[(&str, bool)]) -> bool {
+    match &node.kind {
+        NodeKind::Map(entries) => {
+            !entries.is_empty()
+                && entries
+                    .iter()
+                    .all(|(k, _, _)| fields.iter().all(|(n, _)| n != k))
+        }
+        _ => false,
+    }
 }
 
 /// A required field is missing.
@@ -105,4 +119,11 @@ pub fn foreign_group(kind: &str, api_version: &str, group: &str, doc: &Node) -> 
     .at(Some(at.origin.clone()))
     .with_label("another API group")
     .with_help(format!("moat reads {kind} only from `{group}`; this object has the same name but a different schema and owner"))
+}
+
+/// [`not_enforced`], pointing at the key `field` of `parent` so that the
+/// warning sits on the line that names the field.
+pub fn not_enforced_field(parent: &Node, field: &str, effect: &str) -> Diagnostic {
+    let origin = parent.key_origin(field).unwrap_or(&parent.origin);
+    not_enforced(field, parent, effect).at(Some(origin.clone()))
 }

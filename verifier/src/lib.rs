@@ -1,7 +1,10 @@
 //! Verification of a loaded cluster: graph and SMT engines, lint checks,
 //! assertions, explanations, policy diffs and CI output formats.
 
+pub mod assert;
 pub mod describe;
+pub mod diff;
+pub mod explain;
 pub mod finding;
 pub mod graph;
 pub mod lint;

@@ -9,7 +9,9 @@ pub mod atoms;
 pub mod bits;
 pub mod classes;
 mod decide;
+pub mod dot;
 pub mod query;
+pub mod select;
 
 use std::net::IpAddr;
 

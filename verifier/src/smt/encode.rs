@@ -353,18 +353,7 @@ impl Encoder<'_> {
     }
 
     fn pod_set(&self, set: &PodSet, end: &SymEnd) -> Bool {
-        let namespaces = match &set.namespaces {
-            NamespaceMatch::Name(name) => end
-                .namespace
-                .eq(Int::from_i64(self.universe.namespace_code(name))),
-            NamespaceMatch::Selector(selector) => selector_formula(
-                selector,
-                &end.namespace_labels,
-                &self.universe.namespace_keys,
-            ),
-        };
-        let pods = selector_formula(&set.pods, &end.labels, &self.universe.pod_keys);
-        Bool::and(&[namespaces, pods])
+        pod_set_formula(self.universe, set, end)
     }
 
     fn ports(&self, ports: &Ports) -> Bool {
@@ -502,4 +491,18 @@ fn in_net(net: &ipnet::IpNet, ip: &BV) -> Bool {
         ]),
         ipnet::IpNet::V6(_) => Bool::from_bool(false),
     }
+}
+
+/// The end is a pod of the set: not host-network, namespace and labels match.
+pub fn pod_set_formula(universe: &Universe, set: &PodSet, end: &SymEnd) -> Bool {
+    let namespaces = match &set.namespaces {
+        NamespaceMatch::Name(name) => end
+            .namespace
+            .eq(Int::from_i64(universe.namespace_code(name))),
+        NamespaceMatch::Selector(selector) => {
+            selector_formula(selector, &end.namespace_labels, &universe.namespace_keys)
+        }
+    };
+    let pods = selector_formula(&set.pods, &end.labels, &universe.pod_keys);
+    Bool::and(&[end.is_pod.clone(), end.host_network.not(), namespaces, pods])
 }

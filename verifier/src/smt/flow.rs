@@ -293,3 +293,54 @@ impl SymFlow {
         ])
     }
 }
+
+/// The end is a pod that is none of the cluster's pods.
+pub fn new_pod(end: &SymEnd, universe: &Universe, cluster: &Cluster) -> Bool {
+    Bool::and(&[
+        end.is_pod.clone(),
+        existing_pod(end, universe, cluster).not(),
+    ])
+}
+
+/// The flow has the same end identities (namespace, labels, or outside
+/// address) and protocol as the witness, on any port.
+pub fn same_class(flow: &SymFlow, universe: &Universe, witness: &super::Witness) -> Bool {
+    Bool::and(&[
+        same_end(&flow.src, universe, &witness.src),
+        same_end(&flow.dst, universe, &witness.dst),
+        flow.protocol
+            .eq(Int::from_i64(protocol_code(witness.protocol))),
+    ])
+}
+
+fn same_end(end: &SymEnd, universe: &Universe, witness: &super::EndWitness) -> Bool {
+    match witness {
+        super::EndWitness::Outside { ip } => Bool::and(&[
+            end.is_pod.not(),
+            end.ip.eq(BV::from_u64(u64::from(u32::from(*ip)), 32)),
+        ]),
+        super::EndWitness::Pod {
+            namespace, labels, ..
+        } => {
+            let mut facts = vec![
+                end.is_pod.clone(),
+                end.namespace
+                    .eq(Int::from_i64(universe.namespace_code(namespace))),
+            ];
+            for (key, values) in &universe.pod_keys {
+                let Some(var) = end.labels.get(key) else {
+                    continue;
+                };
+                let value = labels.get(key).map(String::as_str);
+                let code = match value {
+                    Some(super::witness::OTHER_VALUE) => {
+                        i64::try_from(values.len()).unwrap_or(0) + 1
+                    }
+                    other => Universe::code(values, other),
+                };
+                facts.push(var.eq(Int::from_i64(code)));
+            }
+            Bool::and(&facts)
+        }
+    }
+}

@@ -56,7 +56,11 @@ impl<'a> Session<'a> {
     /// A session whose flows live in `cluster` (its namespaces and, in
     /// `Existing` scope, its pods), with label domains from `domains`.
     pub fn new(cluster: &'a Cluster, domains: &[&Cluster], scope: Scope) -> Self {
-        let universe = Universe::of(domains);
+        Self::with_universe(cluster, Universe::of(domains), scope)
+    }
+
+    /// A session over a universe built by the caller.
+    pub fn with_universe(cluster: &'a Cluster, universe: Universe, scope: Scope) -> Self {
         let flow = SymFlow::new("", &universe);
         let solver = Solver::new();
         let mut params = Params::new();

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use moat_ir::{Cluster, NamespaceMatch, Peer, Peers, PortMatch, Ports, Protocol, Subject};
+use moat_ir::{Cluster, NamespaceMatch, Peer, Peers, PodSet, PortMatch, Ports, Protocol, Subject};
 
 /// The label that Kubernetes sets on every namespace to its name.
 pub const NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -27,6 +27,12 @@ impl Universe {
     /// Collects the domains of every cluster given, so that their policies
     /// can be compared over one set of variables.
     pub fn of(clusters: &[&Cluster]) -> Self {
+        Self::with_sets(clusters, &[])
+    }
+
+    /// Like [`Universe::of`], with the values of extra pod sets (assertion
+    /// endpoints) in the domains too.
+    pub fn with_sets(clusters: &[&Cluster], sets: &[&PodSet]) -> Self {
         let mut pod_keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut ns_keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut namespaces: BTreeSet<String> = BTreeSet::new();
@@ -64,6 +70,15 @@ impl Universe {
                     }
                 }
             }
+        }
+        for set in sets {
+            add_set(
+                &set.namespaces,
+                &set.pods,
+                &mut ns_keys,
+                &mut pod_keys,
+                &mut namespaces,
+            );
         }
         for cluster in clusters {
             add_objects(cluster, &mut ns_keys, &mut pod_keys, &mut namespaces);

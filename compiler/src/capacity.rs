@@ -76,7 +76,10 @@ pub enum ConfigError {
     },
     #[error("invalid configuration `{path}`: {message}")]
     Parse { path: String, message: String },
-    #[error("invalid capacity `{text}`: expected `MAP=COUNT` with MAP one of {}", maps())]
+    #[error(
+        "invalid capacity `{text}`: expected `MAP=COUNT` with MAP one of {}",
+        maps()
+    )]
     Flag { text: String },
 }
 

@@ -88,7 +88,7 @@ fn add_peer_prefixes(set: &mut BTreeSet<IpNet>, peer: &Peer) {
 
 /// Finds an address of `prefix` outside every prefix in `inner` (all inside `prefix`).
 fn free_address(prefix: IpNet, inner: &[IpNet]) -> Option<IpAddr> {
-    if inner.iter().any(|p| *p == prefix) {
+    if inner.contains(&prefix) {
         return None;
     }
     if inner.is_empty() {
@@ -96,7 +96,11 @@ fn free_address(prefix: IpNet, inner: &[IpNet]) -> Option<IpAddr> {
     }
     let halves = prefix.subnets(prefix.prefix_len().saturating_add(1)).ok()?;
     for half in halves {
-        let within: Vec<IpNet> = inner.iter().filter(|p| half.contains(*p)).copied().collect();
+        let within: Vec<IpNet> = inner
+            .iter()
+            .filter(|p| half.contains(*p))
+            .copied()
+            .collect();
         if let Some(ip) = free_address(half, &within) {
             return Some(ip);
         }
@@ -117,8 +121,14 @@ mod tests {
         let atoms = Atoms {
             prefixes: vec![world(false), net("10.0.0.0/8"), net("10.1.0.0/16")],
         };
-        assert_eq!(atoms.longest("10.1.2.3".parse().unwrap()), net("10.1.0.0/16"));
-        assert_eq!(atoms.longest("10.2.2.3".parse().unwrap()), net("10.0.0.0/8"));
+        assert_eq!(
+            atoms.longest("10.1.2.3".parse().unwrap()),
+            net("10.1.0.0/16")
+        );
+        assert_eq!(
+            atoms.longest("10.2.2.3".parse().unwrap()),
+            net("10.0.0.0/8")
+        );
         assert_eq!(atoms.longest("8.8.8.8".parse().unwrap()), world(false));
     }
 

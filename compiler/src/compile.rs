@@ -10,9 +10,7 @@ use crate::capacity::Capacity;
 use crate::cidr::Atoms;
 use crate::error::CompileError;
 use crate::identity::{self, Identities};
-use crate::image::format::{
-    EndpointName, FORMAT_VERSION, Header, Image, Provenance, SectionKind,
-};
+use crate::image::format::{EndpointName, FORMAT_VERSION, Header, Image, Provenance, SectionKind};
 use crate::layout::{
     EP_F_EGRESS_OPEN, EP_F_INGRESS_OPEN, EndpointKey, EndpointValue, IPC_F_LOCAL, IPC_F_POD,
     IpcacheKey, IpcacheValue, LAYOUT_VERSION, PolicyKey, PolicyValue,
@@ -92,7 +90,10 @@ fn header(cluster: &Cluster, generation: u64) -> Header {
 /// Pods that become endpoints: not host-network, with an address, on the node.
 fn local_pods(cluster: &Cluster, node: Option<&str>) -> Result<Vec<usize>, CompileError> {
     if let Some(node) = node
-        && !cluster.pods.iter().any(|p| p.node_name.as_deref() == Some(node))
+        && !cluster
+            .pods
+            .iter()
+            .any(|p| p.node_name.as_deref() == Some(node))
     {
         return Err(CompileError::UnknownNode {
             node: node.to_string(),
@@ -192,7 +193,9 @@ fn ipcache_entries(
             flags |= IPC_F_LOCAL;
         }
         let key = IpcacheKey::new(ip, bits);
-        let taken = entries.get(&key).is_some_and(|v: &IpcacheValue| v.flags & IPC_F_POD != 0);
+        let taken = entries
+            .get(&key)
+            .is_some_and(|v: &IpcacheValue| v.flags & IPC_F_POD != 0);
         if !taken {
             entries.insert(key, IpcacheValue { identity, flags });
         }

@@ -55,7 +55,7 @@ pub fn encode_function(function: &Function, fallback: Option<&Function>) -> Vec<
     if fallback.is_some() {
         tops.push(None);
     }
-    let mut values: Vec<PolicyValue> = function.0.iter().flat_map(|r| distinct(r)).collect();
+    let mut values: Vec<PolicyValue> = function.0.iter().flat_map(distinct).collect();
     values.sort();
     values.dedup();
     tops.extend(values.into_iter().map(Some));

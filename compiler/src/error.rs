@@ -29,5 +29,8 @@ pub enum CompileError {
 
 fn overflow_message(overflows: &[Overflow]) -> String {
     let parts: Vec<String> = overflows.iter().map(Overflow::to_string).collect();
-    format!("cluster does not fit the configured map capacity: {}", parts.join("; "))
+    format!(
+        "cluster does not fit the configured map capacity: {}",
+        parts.join("; ")
+    )
 }

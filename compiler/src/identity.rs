@@ -212,7 +212,8 @@ impl Relevant {
     fn add_set(&mut self, set: &PodSet) {
         self.pod_keys.extend(set.pods.keys().map(str::to_string));
         if let NamespaceMatch::Selector(selector) = &set.namespaces {
-            self.namespace_keys.extend(selector.keys().map(str::to_string));
+            self.namespace_keys
+                .extend(selector.keys().map(str::to_string));
         }
     }
 }

@@ -43,8 +43,20 @@ pub const IPCACHE_PREFIX_ADDR_START: u32 = 32;
 
 /// `struct moat_endpoint_key`.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    FromBytes,
+    IntoBytes,
+    Immutable,
+    KnownLayout,
+)]
 pub struct EndpointKey {
     pub addr: [u8; 16],
     pub family: u8,
@@ -53,8 +65,7 @@ pub struct EndpointKey {
 
 /// `struct moat_endpoint_value`.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct EndpointValue {
     pub ifindex: u32,
     pub endpoint_id: u32,
@@ -66,8 +77,20 @@ pub struct EndpointValue {
 
 /// `struct moat_ipcache_key`.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    FromBytes,
+    IntoBytes,
+    Immutable,
+    KnownLayout,
+)]
 pub struct IpcacheKey {
     pub prefixlen: u32,
     pub family: u8,
@@ -77,8 +100,7 @@ pub struct IpcacheKey {
 
 /// `struct moat_ipcache_value`.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct IpcacheValue {
     pub identity: u32,
     pub flags: u32,
@@ -86,8 +108,20 @@ pub struct IpcacheValue {
 
 /// `struct moat_policy_key`.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    FromBytes,
+    IntoBytes,
+    Immutable,
+    KnownLayout,
+)]
 pub struct PolicyKey {
     pub prefixlen: u32,
     pub table_id: u32,
@@ -99,8 +133,20 @@ pub struct PolicyKey {
 
 /// `struct moat_policy_value`.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    FromBytes,
+    IntoBytes,
+    Immutable,
+    KnownLayout,
+)]
 pub struct PolicyValue {
     pub rule_id: u32,
     pub action: u8,
@@ -110,8 +156,20 @@ pub struct PolicyValue {
 
 /// `struct moat_service_key`.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    FromBytes,
+    IntoBytes,
+    Immutable,
+    KnownLayout,
+)]
 pub struct ServiceKey {
     pub addr: [u8; 16],
     pub port: [u8; 2],
@@ -121,8 +179,7 @@ pub struct ServiceKey {
 
 /// `struct moat_service_value`.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct ServiceValue {
     pub service_id: u32,
     pub backend_offset: u32,
@@ -134,8 +191,7 @@ pub struct ServiceValue {
 
 /// `struct moat_backend_value`, stored at its index in the backends array.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct BackendValue {
     pub addr: [u8; 16],
     pub port: [u8; 2],
@@ -145,16 +201,14 @@ pub struct BackendValue {
 
 /// `struct moat_maglev_value`, stored at its slot in the maglev array.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct MaglevValue {
     pub backend: u32,
 }
 
 /// `struct moat_revnat_value`, keyed by service id.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct RevnatValue {
     pub addr: [u8; 16],
     pub port: [u8; 2],

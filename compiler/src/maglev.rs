@@ -28,7 +28,7 @@ pub fn is_prime(n: u64) -> bool {
     }
     let mut divisor = 2u64;
     while divisor.saturating_mul(divisor) <= n {
-        if n % divisor == 0 {
+        if n.is_multiple_of(divisor) {
             return false;
         }
         divisor += 1;
@@ -69,7 +69,14 @@ pub fn populate(names: &[String], size: u32) -> Vec<u32> {
 }
 
 /// Claims the backend's next free preferred slot; returns 1 when one was claimed.
-fn claim(table: &mut [Option<u32>], offset: u64, skip: u64, turn: &mut u64, m: u64, backend: usize) -> usize {
+fn claim(
+    table: &mut [Option<u32>],
+    offset: u64,
+    skip: u64,
+    turn: &mut u64,
+    m: u64,
+    backend: usize,
+) -> usize {
     while *turn < m {
         let slot = (offset + *turn * skip) % m;
         *turn += 1;

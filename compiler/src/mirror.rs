@@ -59,7 +59,10 @@ impl<'a> Mirror<'a> {
     pub fn new(image: &'a Image) -> Self {
         let mut policy: HashMap<(u32, u32), Vec<(PolicyKey, PolicyValue)>> = HashMap::new();
         for &(key, value) in &image.policy {
-            policy.entry((key.table_id, key.identity)).or_default().push((key, value));
+            policy
+                .entry((key.table_id, key.identity))
+                .or_default()
+                .push((key, value));
         }
         Self {
             image,
@@ -84,12 +87,24 @@ impl<'a> Mirror<'a> {
     }
 
     /// policy: the peer identity's entries first, then `MOAT_ID_ANY`.
-    pub fn policy(&self, table: u32, identity: u32, protocol: u8, port: u16) -> Option<PolicyValue> {
+    pub fn policy(
+        &self,
+        table: u32,
+        identity: u32,
+        protocol: u8,
+        port: u16,
+    ) -> Option<PolicyValue> {
         self.policy_one(table, identity, protocol, port)
             .or_else(|| self.policy_one(table, ID_ANY, protocol, port))
     }
 
-    fn policy_one(&self, table: u32, identity: u32, protocol: u8, port: u16) -> Option<PolicyValue> {
+    fn policy_one(
+        &self,
+        table: u32,
+        identity: u32,
+        protocol: u8,
+        port: u16,
+    ) -> Option<PolicyValue> {
         let lookup = PolicyKey {
             prefixlen: 96,
             table_id: table,
@@ -117,7 +132,14 @@ impl<'a> Mirror<'a> {
         }
     }
 
-    fn side(&self, subject: IpAddr, peer: IpAddr, protocol: u8, port: u16, table: impl Fn(&EndpointValue) -> u32) -> Side {
+    fn side(
+        &self,
+        subject: IpAddr,
+        peer: IpAddr,
+        protocol: u8,
+        port: u16,
+        table: impl Fn(&EndpointValue) -> u32,
+    ) -> Side {
         let Some(endpoint) = self.endpoint(subject) else {
             return Side::NotEndpoint;
         };
@@ -157,7 +179,10 @@ impl<'a> Mirror<'a> {
     pub fn backend(&self, ip: IpAddr, port: u16, protocol: u8, hash: u32) -> Option<(IpAddr, u16)> {
         let (addr, family) = encode_addr(ip);
         let (_, service) = self.image.services.iter().find(|(key, _)| {
-            key.addr == addr && key.family == family && key.port == port.to_be_bytes() && key.protocol == protocol
+            key.addr == addr
+                && key.family == family
+                && key.port == port.to_be_bytes()
+                && key.protocol == protocol
         })?;
         if service.backend_count == 0 {
             return None;
@@ -177,7 +202,9 @@ impl<'a> Mirror<'a> {
 /// Longest-prefix match as `BPF_MAP_TYPE_LPM_TRIE` does it: the first four
 /// bytes hold the entry's prefix length in bits, counted over the bytes after them.
 fn lpm_matches(entry: &[u8], lookup: &[u8]) -> bool {
-    let (Some(prefix), Some(data), Some(wanted)) = (entry.get(..4), entry.get(4..), lookup.get(4..)) else {
+    let (Some(prefix), Some(data), Some(wanted)) =
+        (entry.get(..4), entry.get(4..), lookup.get(4..))
+    else {
         return false;
     };
     let mut length = [0u8; 4];

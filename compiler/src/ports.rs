@@ -34,7 +34,11 @@ impl Cuts {
     /// The atoms as inclusive ranges, in ascending order.
     pub fn atoms(&self) -> Vec<(u16, u16)> {
         let starts: Vec<u32> = self.starts.iter().copied().collect();
-        let ends = starts.iter().skip(1).map(|s| s - 1).chain([u32::from(u16::MAX)]);
+        let ends = starts
+            .iter()
+            .skip(1)
+            .map(|s| s - 1)
+            .chain([u32::from(u16::MAX)]);
         starts
             .iter()
             .zip(ends)
@@ -50,7 +54,11 @@ pub fn range_to_prefixes(start: u16, end: u16) -> Vec<(u16, u8)> {
     let mut low = u32::from(start);
     let high = u32::from(end);
     while low <= high {
-        let mut size_bits = if low == 0 { 16 } else { low.trailing_zeros().min(16) };
+        let mut size_bits = if low == 0 {
+            16
+        } else {
+            low.trailing_zeros().min(16)
+        };
         while size_bits > 0 && low + (1u32 << size_bits) - 1 > high {
             size_bits -= 1;
         }
@@ -74,7 +82,11 @@ mod tests {
         let mut ports = Vec::new();
         for &(port, bits) in prefixes {
             let size = 1u32 << (16 - u32::from(bits));
-            assert_eq!(u32::from(port) % size, 0, "prefix {port}/{bits} is not aligned");
+            assert_eq!(
+                u32::from(port) % size,
+                0,
+                "prefix {port}/{bits} is not aligned"
+            );
             ports.extend(u32::from(port)..u32::from(port) + size);
         }
         ports
@@ -100,7 +112,10 @@ mod tests {
         let mut cuts = Cuts::default();
         cuts.add_range(80, 81);
         cuts.add_range(65535, 65535);
-        assert_eq!(cuts.atoms(), vec![(0, 79), (80, 81), (82, 65534), (65535, 65535)]);
+        assert_eq!(
+            cuts.atoms(),
+            vec![(0, 79), (80, 81), (82, 65534), (65535, 65535)]
+        );
     }
 
     proptest! {

@@ -23,7 +23,12 @@ pub struct RuleTable {
 
 impl RuleTable {
     /// The policy value for a decision, adding its provenance entry if new.
-    pub fn value_for(&mut self, cluster: &Cluster, decision: &Decision, dir: Direction) -> PolicyValue {
+    pub fn value_for(
+        &mut self,
+        cluster: &Cluster,
+        decision: &Decision,
+        dir: Direction,
+    ) -> PolicyValue {
         let (rule_id, flags) = match &decision.reason {
             Reason::Rule(rule) => (self.rule_id(cluster, *rule), 0),
             Reason::NoRuleMatched { policies } => {
@@ -57,7 +62,10 @@ impl RuleTable {
             rule: Some(rule.rule),
             rule_index: found.map(|r| r.index),
             direction: found.map(|r| r.direction.to_string()).unwrap_or_default(),
-            action: found.map(|r| action_name(r.action)).unwrap_or_default().to_string(),
+            action: found
+                .map(|r| action_name(r.action))
+                .unwrap_or_default()
+                .to_string(),
             isolating: Vec::new(),
             location: found.and_then(|r| r.origin.as_ref()).map(|o| o.short()),
         };

@@ -12,11 +12,19 @@ use crate::view::{View, rule_description, view};
 pub fn text(view: &View) -> String {
     let mut out = String::new();
     let h = &view.header;
-    let _ = writeln!(out, "image format {} layout {} compiler {} generation {}", h.format_version, h.layout_version, h.compiler_version, h.generation);
+    let _ = writeln!(
+        out,
+        "image format {} layout {} compiler {} generation {}",
+        h.format_version, h.layout_version, h.compiler_version, h.generation
+    );
     let _ = writeln!(out, "content hash {}", to_hex(&h.content_hash));
     let _ = writeln!(out, "input digest {}", to_hex(&h.input_digest));
     let _ = writeln!(out, "node {}", view.node.as_deref().unwrap_or("(all)"));
-    let counts: Vec<String> = view.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let counts: Vec<String> = view
+        .counts
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
     let _ = writeln!(out, "entries: {}", counts.join(", "));
     for (title, table) in tables(view) {
         let _ = writeln!(out, "\n{title}");
@@ -30,12 +38,36 @@ fn tables(view: &View) -> Vec<(&'static str, Table)> {
     if let Some(rows) = &view.services {
         let mut t = Table::new(&["ID", "Frontend", "Service", "Mode", "Backend"]);
         for r in rows {
-            let mode = if r.maglev_size > 0 { format!("maglev/{}", r.maglev_size) } else { r.mode.to_string() };
-            let backends: Vec<String> = r.backends.iter().enumerate().map(|(i, b)| format!("{} => {b}", i + 1)).collect();
-            let first = backends.first().cloned().unwrap_or_else(|| "(no backends)".to_string());
-            t.row(vec![r.id.to_string(), r.frontend.clone(), r.service.clone(), mode, first]);
+            let mode = if r.maglev_size > 0 {
+                format!("maglev/{}", r.maglev_size)
+            } else {
+                r.mode.to_string()
+            };
+            let backends: Vec<String> = r
+                .backends
+                .iter()
+                .enumerate()
+                .map(|(i, b)| format!("{} => {b}", i + 1))
+                .collect();
+            let first = backends
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "(no backends)".to_string());
+            t.row(vec![
+                r.id.to_string(),
+                r.frontend.clone(),
+                r.service.clone(),
+                mode,
+                first,
+            ]);
             for more in backends.iter().skip(1) {
-                t.row(vec![String::new(), String::new(), String::new(), String::new(), more.clone()]);
+                t.row(vec![
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    more.clone(),
+                ]);
             }
         }
         out.push(("services", t));
@@ -51,7 +83,11 @@ fn tables(view: &View) -> Vec<(&'static str, Table)> {
         let mut t = Table::new(&["Service", "Size", "Slots"]);
         for r in rows {
             let slots: Vec<String> = r.slots.iter().map(|(b, n)| format!("{b}={n}")).collect();
-            t.row(vec![r.service_id.to_string(), r.size.to_string(), slots.join(" ")]);
+            t.row(vec![
+                r.service_id.to_string(),
+                r.size.to_string(),
+                slots.join(" "),
+            ]);
         }
         out.push(("maglev", t));
     }
@@ -63,7 +99,9 @@ fn tables(view: &View) -> Vec<(&'static str, Table)> {
         out.push(("revnat", t));
     }
     if let Some(rows) = &view.endpoints {
-        let mut t = Table::new(&["Address", "Endpoint", "ID", "Identity", "Ingress", "Egress", "Flags"]);
+        let mut t = Table::new(&[
+            "Address", "Endpoint", "ID", "Identity", "Ingress", "Egress", "Flags",
+        ]);
         for r in rows {
             t.row(vec![
                 r.address.clone(),
@@ -80,16 +118,33 @@ fn tables(view: &View) -> Vec<(&'static str, Table)> {
     if let Some(rows) = &view.ipcache {
         let mut t = Table::new(&["Prefix", "Identity", "Labels", "Flags"]);
         for r in rows {
-            t.row(vec![r.prefix.clone(), r.identity.to_string(), r.labels.join(" "), r.flags.join(",")]);
+            t.row(vec![
+                r.prefix.clone(),
+                r.identity.to_string(),
+                r.labels.join(" "),
+                r.flags.join(","),
+            ]);
         }
         out.push(("ipcache", t));
     }
     if let Some(rows) = &view.policy {
-        let mut t = Table::new(&["Table", "Used by", "Policy", "Identity", "Labels", "Port/Proto", "Rule"]);
+        let mut t = Table::new(&[
+            "Table",
+            "Used by",
+            "Policy",
+            "Identity",
+            "Labels",
+            "Port/Proto",
+            "Rule",
+        ]);
         for r in rows {
             let identity = r.identity.map_or("ANY".to_string(), |i| i.to_string());
             let port = format!("{}/{}", r.ports, r.protocol);
-            let port = if r.protocol == "ANY" { "ANY".to_string() } else { port };
+            let port = if r.protocol == "ANY" {
+                "ANY".to_string()
+            } else {
+                port
+            };
             t.row(vec![
                 r.table.to_string(),
                 r.used_by.join(", "),
@@ -201,7 +256,13 @@ pub fn diff_text(diff: &BTreeMap<&'static str, MapDiff>) -> String {
         out.push_str("no differences\n");
     }
     for (map, d) in diff {
-        let _ = writeln!(out, "{map}: {} added, {} removed, {} changed", d.added.len(), d.removed.len(), d.changed.len());
+        let _ = writeln!(
+            out,
+            "{map}: {} added, {} removed, {} changed",
+            d.added.len(),
+            d.removed.len(),
+            d.changed.len()
+        );
         for line in &d.added {
             let _ = writeln!(out, "  + {line}");
         }
@@ -222,34 +283,68 @@ type Keyed = BTreeMap<&'static str, BTreeMap<String, String>>;
 fn keyed(view: &View) -> Keyed {
     let mut out: Keyed = BTreeMap::new();
     for r in view.endpoints.iter().flatten() {
-        let value = format!("{} identity {} ingress table {} egress table {}", r.name, r.identity, r.ingress_table, r.egress_table);
-        out.entry("endpoints").or_default().insert(r.address.clone(), value);
+        let value = format!(
+            "{} identity {} ingress table {} egress table {}",
+            r.name, r.identity, r.ingress_table, r.egress_table
+        );
+        out.entry("endpoints")
+            .or_default()
+            .insert(r.address.clone(), value);
     }
     for r in view.ipcache.iter().flatten() {
         let value = format!("identity {} {}", r.identity, r.labels.join(" "));
-        out.entry("ipcache").or_default().insert(r.prefix.clone(), value);
+        out.entry("ipcache")
+            .or_default()
+            .insert(r.prefix.clone(), value);
     }
     for r in view.policy.iter().flatten() {
         let identity = r.identity.map_or("ANY".to_string(), |i| i.to_string());
-        let key = format!("table {} identity {identity} {} {}", r.table, r.protocol, r.ports);
-        out.entry("policy").or_default().insert(key, format!("{} by {}", r.action, r.rule));
+        let key = format!(
+            "table {} identity {identity} {} {}",
+            r.table, r.protocol, r.ports
+        );
+        out.entry("policy")
+            .or_default()
+            .insert(key, format!("{} by {}", r.action, r.rule));
     }
     for r in view.services.iter().flatten() {
-        let value = format!("{} id {} {} [{}]", r.service, r.id, r.mode, r.backends.join(", "));
-        out.entry("services").or_default().insert(r.frontend.clone(), value);
+        let value = format!(
+            "{} id {} {} [{}]",
+            r.service,
+            r.id,
+            r.mode,
+            r.backends.join(", ")
+        );
+        out.entry("services")
+            .or_default()
+            .insert(r.frontend.clone(), value);
     }
     for r in view.backends.iter().flatten() {
-        out.entry("backends").or_default().insert(r.index.to_string(), r.address.clone());
+        out.entry("backends")
+            .or_default()
+            .insert(r.index.to_string(), r.address.clone());
     }
     for r in view.maglev.iter().flatten() {
         let slots: Vec<String> = r.slots.iter().map(|(b, n)| format!("{b}={n}")).collect();
         let value = format!("size {} {}", r.size, slots.join(" "));
-        out.entry("maglev").or_default().insert(format!("service {}", r.service_id), value);
+        out.entry("maglev")
+            .or_default()
+            .insert(format!("service {}", r.service_id), value);
     }
     for r in view.revnat.iter().flatten() {
-        out.entry("revnat").or_default().insert(r.service_id.to_string(), r.frontend.clone());
+        out.entry("revnat")
+            .or_default()
+            .insert(r.service_id.to_string(), r.frontend.clone());
     }
-    for name in ["endpoints", "ipcache", "policy", "services", "backends", "maglev", "revnat"] {
+    for name in [
+        "endpoints",
+        "ipcache",
+        "policy",
+        "services",
+        "backends",
+        "maglev",
+        "revnat",
+    ] {
         out.entry(name).or_default();
     }
     out

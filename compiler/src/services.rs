@@ -133,7 +133,15 @@ impl ServiceTables {
         };
         self.services.push((key, value));
         let port = frontend.port.to_be_bytes();
-        self.revnat.push((id, RevnatValue { addr, port, family, pad: 0 }));
+        self.revnat.push((
+            id,
+            RevnatValue {
+                addr,
+                port,
+                family,
+                pad: 0,
+            },
+        ));
         name.id = id;
         self.names.push(name);
         Ok(())
@@ -150,7 +158,9 @@ impl ServiceTables {
         if options.mode != LbMode::Maglev || found.is_empty() {
             return Ok(0);
         }
-        let size = options.maglev_size.unwrap_or_else(|| maglev::default_size(found.len()));
+        let size = options
+            .maglev_size
+            .unwrap_or_else(|| maglev::default_size(found.len()));
         if (size as usize) < found.len() {
             return Err(CompileError::MaglevTooSmall {
                 service: format!("{}/{}", name.namespace, name.name),
@@ -158,7 +168,10 @@ impl ServiceTables {
                 backends: found.len(),
             });
         }
-        let names: Vec<String> = found.iter().map(|(ip, port)| format!("{ip}:{port}")).collect();
+        let names: Vec<String> = found
+            .iter()
+            .map(|(ip, port)| format!("{ip}:{port}"))
+            .collect();
         for slot in maglev::populate(&names, size) {
             self.maglev.push(MaglevValue {
                 backend: backend_offset.saturating_add(slot),
@@ -169,5 +182,7 @@ impl ServiceTables {
 }
 
 fn len_u32(len: usize) -> Result<u32, CompileError> {
-    u32::try_from(len).map_err(|_| CompileError::TooMany { what: "map entries" })
+    u32::try_from(len).map_err(|_| CompileError::TooMany {
+        what: "map entries",
+    })
 }

@@ -28,6 +28,9 @@ pub struct PolicyTables {
     pub rules: RuleTable,
 }
 
+/// Which relevant peers an identity matches, and how it resolves named ports.
+type PeerSignature = (Vec<bool>, Vec<Option<u16>>);
+
 /// Distinct peers of all rules, with the identities each one matches.
 struct PeerCache {
     index: HashMap<String, usize>,
@@ -98,7 +101,13 @@ impl Builder<'_> {
         found
     }
 
-    fn table_for(&mut self, pod: usize, identity: u32, candidates: &[usize], dir: Direction) -> u32 {
+    fn table_for(
+        &mut self,
+        pod: usize,
+        identity: u32,
+        candidates: &[usize],
+        dir: Direction,
+    ) -> u32 {
         let relevant: Vec<usize> = candidates
             .iter()
             .copied()
@@ -118,9 +127,10 @@ impl Builder<'_> {
 
     /// Whether a policy can decide anything in this direction.
     fn policy_relevant(&self, policy: usize, dir: Direction) -> bool {
-        self.cluster.policies.get(policy).is_some_and(|p| {
-            p.isolates(dir) || p.rules.iter().any(|r| r.direction == dir)
-        })
+        self.cluster
+            .policies
+            .get(policy)
+            .is_some_and(|p| p.isolates(dir) || p.rules.iter().any(|r| r.direction == dir))
     }
 
     fn has_named_ports(&self, policies: &[usize], dir: Direction) -> bool {
@@ -183,7 +193,7 @@ impl Builder<'_> {
             Direction::Egress => self.named_ports(policies, dir),
             Direction::Ingress => Vec::new(),
         };
-        let mut groups: HashMap<(Vec<bool>, Vec<Option<u16>>), Vec<usize>> = HashMap::new();
+        let mut groups: HashMap<PeerSignature, Vec<usize>> = HashMap::new();
         let mut order = Vec::new();
         for (index, identity) in self.identities.all.iter().enumerate() {
             let bits: Vec<bool> = peer_ids
@@ -203,7 +213,10 @@ impl Builder<'_> {
             }
             groups.entry(key).or_default().push(index);
         }
-        order.into_iter().filter_map(|k| groups.remove(&k)).collect()
+        order
+            .into_iter()
+            .filter_map(|k| groups.remove(&k))
+            .collect()
     }
 
     fn named_ports(&self, policies: &[usize], dir: Direction) -> Vec<(String, Protocol)> {
@@ -258,7 +271,13 @@ impl Builder<'_> {
     }
 
     /// The verdict function of one peer against the subject pod.
-    fn evaluate(&mut self, pod: usize, peer: FlowEnd, policies: &[usize], dir: Direction) -> Function {
+    fn evaluate(
+        &mut self,
+        pod: usize,
+        peer: FlowEnd,
+        policies: &[usize],
+        dir: Direction,
+    ) -> Function {
         let destination = match dir {
             Direction::Ingress => FlowEnd::Pod(pod),
             Direction::Egress => peer,
@@ -332,7 +351,10 @@ fn encode_groups(by_function: HashMap<Function, Vec<u32>>) -> Vec<TableEntry> {
         return entries;
     };
     let base = encode_function(wildcard, None);
-    entries.extend(base.into_iter().map(|e| TableEntry { identity: ID_ANY, ..e }));
+    entries.extend(base.into_iter().map(|e| TableEntry {
+        identity: ID_ANY,
+        ..e
+    }));
     for (function, ids) in groups.iter().skip(1) {
         let own = encode_function(function, Some(wildcard));
         for &id in ids {

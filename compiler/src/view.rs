@@ -148,7 +148,12 @@ struct Context<'a> {
 
 impl<'a> Context<'a> {
     fn new(image: &'a Image) -> Self {
-        let labels = image.provenance.identities.iter().map(|i| (i.id, i.labels.clone())).collect();
+        let labels = image
+            .provenance
+            .identities
+            .iter()
+            .map(|i| (i.id, i.labels.clone()))
+            .collect();
         let names: HashMap<IpAddr, String> = image
             .provenance
             .endpoints
@@ -160,14 +165,26 @@ impl<'a> Context<'a> {
             let name = decode_addr(key.addr, key.family)
                 .and_then(|ip| names.get(&ip).cloned())
                 .unwrap_or_default();
-            users.entry(value.ingress_table).or_default().push(format!("ingress {name}"));
-            users.entry(value.egress_table).or_default().push(format!("egress {name}"));
+            users
+                .entry(value.ingress_table)
+                .or_default()
+                .push(format!("ingress {name}"));
+            users
+                .entry(value.egress_table)
+                .or_default()
+                .push(format!("egress {name}"));
         }
-        Self { image, labels, names, users }
+        Self {
+            image,
+            labels,
+            names,
+            users,
+        }
     }
 
     fn name_of(&self, ip: Option<IpAddr>) -> String {
-        ip.and_then(|ip| self.names.get(&ip).cloned()).unwrap_or_default()
+        ip.and_then(|ip| self.names.get(&ip).cloned())
+            .unwrap_or_default()
     }
 
     fn endpoints(&self) -> Vec<EndpointRow> {
@@ -209,12 +226,20 @@ impl<'a> Context<'a> {
                 if value.flags & IPC_F_LOCAL != 0 {
                     flags.push("local");
                 }
-                let mut labels = self.labels.get(&value.identity).cloned().unwrap_or_default();
+                let mut labels = self
+                    .labels
+                    .get(&value.identity)
+                    .cloned()
+                    .unwrap_or_default();
                 if value.flags & IPC_F_POD != 0 {
                     labels = vec![self.name_of(ip)];
                 }
                 IpcacheRow {
-                    prefix: format!("{}/{}", ip.map(|i| i.to_string()).unwrap_or_default(), key.addr_prefix()),
+                    prefix: format!(
+                        "{}/{}",
+                        ip.map(|i| i.to_string()).unwrap_or_default(),
+                        key.addr_prefix()
+                    ),
                     identity: value.identity,
                     labels,
                     flags,
@@ -224,7 +249,11 @@ impl<'a> Context<'a> {
     }
 
     fn policy(&self) -> Vec<PolicyRow> {
-        self.image.policy.iter().map(|(key, value)| self.policy_row(key, value)).collect()
+        self.image
+            .policy
+            .iter()
+            .map(|(key, value)| self.policy_row(key, value))
+            .collect()
     }
 
     fn policy_row(&self, key: &PolicyKey, value: &PolicyValue) -> PolicyRow {
@@ -241,7 +270,12 @@ impl<'a> Context<'a> {
             labels,
             protocol,
             ports,
-            action: if value.action == crate::layout::ACTION_ALLOW { "allow" } else { "deny" }.to_string(),
+            action: if value.action == crate::layout::ACTION_ALLOW {
+                "allow"
+            } else {
+                "deny"
+            }
+            .to_string(),
             rule_id: (value.rule_id != RULE_NONE).then_some(value.rule_id),
             rule: self.rule_text(value),
         }
@@ -258,7 +292,13 @@ impl<'a> Context<'a> {
     }
 
     fn services(&self) -> Vec<ServiceRow> {
-        let names: HashMap<u32, _> = self.image.provenance.services.iter().map(|s| (s.id, s)).collect();
+        let names: HashMap<u32, _> = self
+            .image
+            .provenance
+            .services
+            .iter()
+            .map(|s| (s.id, s))
+            .collect();
         self.image
             .services
             .iter()
@@ -275,10 +315,20 @@ impl<'a> Context<'a> {
                 let name = names.get(&value.service_id);
                 ServiceRow {
                     id: value.service_id,
-                    frontend: format!("{}/{}", address(key.addr, key.family, key.port), protocol_name(key.protocol)),
-                    service: name.map(|n| format!("{}/{}", n.namespace, n.name)).unwrap_or_default(),
+                    frontend: format!(
+                        "{}/{}",
+                        address(key.addr, key.family, key.port),
+                        protocol_name(key.protocol)
+                    ),
+                    service: name
+                        .map(|n| format!("{}/{}", n.namespace, n.name))
+                        .unwrap_or_default(),
                     port_name: name.and_then(|n| n.port_name.clone()),
-                    mode: if value.flags & SVC_F_MAGLEV != 0 { "maglev" } else { "random" },
+                    mode: if value.flags & SVC_F_MAGLEV != 0 {
+                        "maglev"
+                    } else {
+                        "random"
+                    },
                     maglev_size: value.maglev_size,
                     backends,
                 }
@@ -302,7 +352,11 @@ impl<'a> Context<'a> {
                 continue;
             }
             let start = service.maglev_offset as usize;
-            let slots = self.image.maglev.get(start..start + service.maglev_size as usize).unwrap_or_default();
+            let slots = self
+                .image
+                .maglev
+                .get(start..start + service.maglev_size as usize)
+                .unwrap_or_default();
             let mut per_backend = BTreeMap::new();
             for slot in slots {
                 let name = self
@@ -338,10 +392,20 @@ pub fn rule_description(rule: &RuleProvenance) -> String {
         Some(ns) => format!("{ns}/{}", rule.name),
         None => rule.name.clone(),
     };
-    let location = rule.location.as_ref().map(|l| format!(" ({l})")).unwrap_or_default();
+    let location = rule
+        .location
+        .as_ref()
+        .map(|l| format!(" ({l})"))
+        .unwrap_or_default();
     match rule.rule_index {
-        Some(index) => format!("{} {name} {} rule {index}{location}", rule.policy_kind, rule.direction),
-        None => format!("{} {name} isolates {}, no rule matched{location}", rule.policy_kind, rule.direction),
+        Some(index) => format!(
+            "{} {name} {} rule {index}{location}",
+            rule.policy_kind, rule.direction
+        ),
+        None => format!(
+            "{} {name} isolates {}, no rule matched{location}",
+            rule.policy_kind, rule.direction
+        ),
     }
 }
 
@@ -356,7 +420,11 @@ fn protocol_ports(key: &PolicyKey) -> (String, String) {
     }
     let start = u32::from(u16::from_be_bytes(key.port));
     let end = start + (1u32 << (16 - bits.min(16))) - 1;
-    let ports = if start == end { start.to_string() } else { format!("{start}-{end}") };
+    let ports = if start == end {
+        start.to_string()
+    } else {
+        format!("{start}-{end}")
+    };
     (protocol, ports)
 }
 

@@ -1,5 +1,13 @@
 //! The decoder reports every kind of damage as a clear error and never panics.
 
+// Helpers outside #[test] functions index and unwrap freely: a panic is a test failure.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use std::path::PathBuf;
 
 use moat_compiler::image::format::{HASH_RANGE, HEADER_LEN};
@@ -47,7 +55,10 @@ fn truncated_image_is_reported() {
     let bytes = encode(&demo());
     for len in [0, 4, 100, HEADER_LEN + 10, bytes.len() - 1] {
         let error = decode(&bytes[..len]).unwrap_err();
-        assert!(matches!(error, DecodeError::Truncated { .. }), "length {len}: {error}");
+        assert!(
+            matches!(error, DecodeError::Truncated { .. }),
+            "length {len}: {error}"
+        );
         assert!(error.to_string().starts_with("image truncated"), "{error}");
     }
 }
@@ -57,7 +68,13 @@ fn unknown_version_is_reported() {
     let mut bytes = encode(&demo());
     bytes[8..12].copy_from_slice(&99u32.to_le_bytes());
     let error = decode(&bytes).unwrap_err();
-    assert_eq!(error, DecodeError::UnsupportedVersion { found: 99, supported: 1 });
+    assert_eq!(
+        error,
+        DecodeError::UnsupportedVersion {
+            found: 99,
+            supported: 1
+        }
+    );
     assert!(error.to_string().contains("format version 99"), "{error}");
 }
 
@@ -66,7 +83,10 @@ fn unknown_layout_is_reported() {
     let mut bytes = encode(&demo());
     bytes[12..16].copy_from_slice(&7u32.to_le_bytes());
     let error = decode(&bytes).unwrap_err();
-    assert!(matches!(error, DecodeError::UnsupportedLayout { found: 7, .. }), "{error}");
+    assert!(
+        matches!(error, DecodeError::UnsupportedLayout { found: 7, .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -95,7 +115,17 @@ fn out_of_range_table_is_reported() {
     let mut image = demo();
     image.endpoints[0].1.ingress_table = 999;
     let error = decode(&encode(&image)).unwrap_err();
-    assert!(matches!(error, DecodeError::Entry { map: "endpoints", index: 0, .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            DecodeError::Entry {
+                map: "endpoints",
+                index: 0,
+                ..
+            }
+        ),
+        "{error}"
+    );
     assert!(error.to_string().contains("policy table 999"), "{error}");
 }
 
@@ -104,7 +134,16 @@ fn out_of_range_backend_is_reported() {
     let mut image = demo();
     image.services[0].1.backend_count = 5;
     let error = decode(&encode(&image)).unwrap_err();
-    assert!(matches!(error, DecodeError::Entry { map: "services", .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            DecodeError::Entry {
+                map: "services",
+                ..
+            }
+        ),
+        "{error}"
+    );
     assert!(error.to_string().contains("out of range"), "{error}");
 }
 
@@ -113,7 +152,17 @@ fn out_of_range_maglev_slot_is_reported() {
     let mut image = demo();
     image.maglev[3].backend = 42;
     let error = decode(&encode(&image)).unwrap_err();
-    assert!(matches!(error, DecodeError::Entry { map: "maglev", index: 3, .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            DecodeError::Entry {
+                map: "maglev",
+                index: 3,
+                ..
+            }
+        ),
+        "{error}"
+    );
 }
 
 #[test]
@@ -121,7 +170,10 @@ fn out_of_range_rule_is_reported() {
     let mut image = demo();
     image.policy[0].1.rule_id = 77;
     let error = decode(&encode(&image)).unwrap_err();
-    assert!(error.to_string().contains("rule id 77 out of range"), "{error}");
+    assert!(
+        error.to_string().contains("rule id 77 out of range"),
+        "{error}"
+    );
 }
 
 #[test]

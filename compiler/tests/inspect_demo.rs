@@ -1,14 +1,27 @@
 //! Snapshots of `moat image inspect` output for the demo, and the capacity check.
 
+// Helpers outside #[test] functions index and unwrap freely: a panic is a test failure.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use std::path::PathBuf;
 
 use moat_compiler::image::SectionKind;
-use moat_compiler::{Capacity, CompileError, CompileOptions, compile, decode, encode, render, view};
+use moat_compiler::{
+    Capacity, CompileError, CompileOptions, compile, decode, encode, render, view,
+};
 use moat_ir::{Cluster, LoadOptions, load_paths};
 
 fn demo() -> Cluster {
     // A relative path keeps file names in the provenance and input digest stable.
-    let loaded = load_paths(&[PathBuf::from("../policies/demo")], &LoadOptions::default());
+    let loaded = load_paths(
+        &[PathBuf::from("../policies/demo")],
+        &LoadOptions::default(),
+    );
     assert!(!loaded.has_errors(), "demo loads without errors");
     loaded.cluster
 }
@@ -24,7 +37,10 @@ fn demo_inspect_json() {
 #[test]
 fn demo_inspect_text_services() {
     let image = compile(&demo(), &CompileOptions::default()).expect("demo compiles");
-    let view = view::view(&image, Some(&[SectionKind::Services, SectionKind::Endpoints]));
+    let view = view::view(
+        &image,
+        Some(&[SectionKind::Services, SectionKind::Endpoints]),
+    );
     let text = render::text(&view);
     let services = text.split("\nservices\n").nth(1).unwrap_or_default();
     insta::assert_snapshot!(services);
@@ -40,14 +56,23 @@ fn demo_shows_service_and_tables() {
     assert_eq!(services[0].backends.len(), 1);
     let endpoints = view.endpoints.expect("endpoints selected");
     let names: Vec<&str> = endpoints.iter().map(|e| e.name.as_str()).collect();
-    assert!(names.iter().any(|n| n.starts_with("default/client")), "{names:?}");
-    assert!(names.iter().any(|n| n.starts_with("default/web-server")), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.starts_with("default/client")),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.starts_with("default/web-server")),
+        "{names:?}"
+    );
 }
 
 #[test]
 fn over_capacity_names_the_map() {
     let options = CompileOptions {
-        capacity: Capacity { maglev: 50, ..Capacity::default() },
+        capacity: Capacity {
+            maglev: 50,
+            ..Capacity::default()
+        },
         ..CompileOptions::default()
     };
     let error = compile(&demo(), &options).unwrap_err();
@@ -59,12 +84,21 @@ fn over_capacity_names_the_map() {
     assert_eq!(overflows[0].needed, 101);
     assert_eq!(overflows[0].allowed, 50);
     let message = error.to_string();
-    assert!(message.contains("map `maglev` needs 101 entries but its capacity is 50"), "{message}");
+    assert!(
+        message.contains("map `maglev` needs 101 entries but its capacity is 50"),
+        "{message}"
+    );
 }
 
 #[test]
 fn unknown_node_is_rejected() {
-    let options = CompileOptions { node: Some("nodo-1".to_string()), ..CompileOptions::default() };
+    let options = CompileOptions {
+        node: Some("nodo-1".to_string()),
+        ..CompileOptions::default()
+    };
     let error = compile(&demo(), &options).unwrap_err();
-    assert!(error.to_string().contains("node `nodo-1` not found"), "{error}");
+    assert!(
+        error.to_string().contains("node `nodo-1` not found"),
+        "{error}"
+    );
 }

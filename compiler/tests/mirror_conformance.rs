@@ -2,6 +2,14 @@
 //! conformance case: each case is compiled, encoded, decoded, and every
 //! expected flow is judged by the datapath mirror over the decoded image.
 
+// Helpers outside #[test] functions index and unwrap freely: a panic is a test failure.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use std::cell::RefCell;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -30,32 +38,63 @@ fn ambiguous(cluster: &Cluster, end: FlowEnd) -> bool {
         return false;
     };
     let ip = cluster.pods.get(i).and_then(|p| p.ip);
-    cluster.pods.iter().filter(|p| ip.is_some() && p.ip == ip).count() > 1
+    cluster
+        .pods
+        .iter()
+        .filter(|p| ip.is_some() && p.ip == ip)
+        .count()
+        > 1
 }
 
 /// Compares the mirror with the evaluator on one flow; returns the mirror's verdict.
-fn judge_one(cluster: &Cluster, mirror: &Mirror, flow: &Flow, errors: &RefCell<Vec<String>>) -> bool {
+fn judge_one(
+    cluster: &Cluster,
+    mirror: &Mirror,
+    flow: &Flow,
+    errors: &RefCell<Vec<String>>,
+) -> bool {
     let expected = verdict(cluster, flow);
     let (Some(src), Some(dst)) = (address(cluster, flow.src), address(cluster, flow.dst)) else {
-        errors.borrow_mut().push(format!("{flow:?}: an end has no address"));
+        errors
+            .borrow_mut()
+            .push(format!("{flow:?}: an end has no address"));
         return !expected.allowed;
     };
     let got = mirror.verdict(src, dst, flow.protocol.ip_number(), flow.port);
     let mut problems = Vec::new();
     if got.allowed != expected.allowed {
-        problems.push(format!("allowed {} but the evaluator says {}", got.allowed, expected.allowed));
+        problems.push(format!(
+            "allowed {} but the evaluator says {}",
+            got.allowed, expected.allowed
+        ));
     }
-    for (side, decision, name) in [(got.egress, &expected.egress, "egress"), (got.ingress, &expected.ingress, "ingress")] {
+    for (side, decision, name) in [
+        (got.egress, &expected.egress, "egress"),
+        (got.ingress, &expected.ingress, "ingress"),
+    ] {
         if side.allowed() != decision.allowed {
-            problems.push(format!("{name} allowed {} but the evaluator says {}", side.allowed(), decision.allowed));
+            problems.push(format!(
+                "{name} allowed {} but the evaluator says {}",
+                side.allowed(),
+                decision.allowed
+            ));
         }
         let host_network = matches!(decision.reason, moat_ir::Reason::HostNetwork);
         if !host_network && mirror.reason(side).as_ref() != Some(&decision.reason) {
-            problems.push(format!("{name} reason {:?} but the evaluator says {:?}", mirror.reason(side), decision.reason));
+            problems.push(format!(
+                "{name} reason {:?} but the evaluator says {:?}",
+                mirror.reason(side),
+                decision.reason
+            ));
         }
     }
     if !problems.is_empty() {
-        errors.borrow_mut().push(format!("{src} -> {dst} {}/{}: {}", flow.protocol.lower(), flow.port, problems.join("; ")));
+        errors.borrow_mut().push(format!(
+            "{src} -> {dst} {}/{}: {}",
+            flow.protocol.lower(),
+            flow.port,
+            problems.join("; ")
+        ));
     }
     got.allowed
 }
@@ -72,7 +111,12 @@ fn mirror_agrees_on_every_case() {
         let cluster = &loaded.cluster;
         let image = compile(cluster, &CompileOptions::default()).expect("case compiles");
         let decoded = decode(&encode(&image)).expect("encoded image decodes");
-        assert_eq!(decoded, Image::with_hash(&image, &decoded), "{}: decode changed the image", case.name);
+        assert_eq!(
+            decoded,
+            Image::with_hash(&image, &decoded),
+            "{}: decode changed the image",
+            case.name
+        );
         let mirror = Mirror::new(&decoded);
         let errors = RefCell::new(Vec::new());
         let count = RefCell::new(0usize);
@@ -105,12 +149,19 @@ fn mirror_agrees_on_every_case() {
         cases.len()
     );
     assert!(flows > 5000, "only {flows} flows judged");
-    assert!(failures.is_empty(), "failing cases:\n  {}", failures.join("\n  "));
+    assert!(
+        failures.is_empty(),
+        "failing cases:\n  {}",
+        failures.join("\n  ")
+    );
 }
 
 /// The image as decoded: equal to the compiled one apart from the content hash.
 trait WithHash {
-    fn with_hash(compiled: &moat_compiler::Image, decoded: &moat_compiler::Image) -> moat_compiler::Image;
+    fn with_hash(
+        compiled: &moat_compiler::Image,
+        decoded: &moat_compiler::Image,
+    ) -> moat_compiler::Image;
 }
 
 use moat_compiler::Image;

@@ -71,12 +71,20 @@ pub fn run(args: &CompileArgs) -> u8 {
     };
     let bytes = moat_compiler::encode(&image);
     if let Err(error) = std::fs::write(&args.output, &bytes) {
-        eprintln!("error: failed to write `{}`: {error}", args.output.display());
+        eprintln!(
+            "error: failed to write `{}`: {error}",
+            args.output.display()
+        );
         return EXIT_USAGE;
     }
     let counts = moat_compiler::view::counts(&image);
     let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    println!("wrote {} ({} bytes): {}", args.output.display(), bytes.len(), parts.join(", "));
+    println!(
+        "wrote {} ({} bytes): {}",
+        args.output.display(),
+        bytes.len(),
+        parts.join(", ")
+    );
     0
 }
 
@@ -91,7 +99,11 @@ fn options(args: &CompileArgs) -> Result<CompileOptions, String> {
         None => {}
         Some("maglev") => lb.mode = LbMode::Maglev,
         Some("random") => lb.mode = LbMode::Random,
-        Some(other) => return Err(format!("invalid `--lb-mode` `{other}`: expected `maglev` or `random`")),
+        Some(other) => {
+            return Err(format!(
+                "invalid `--lb-mode` `{other}`: expected `maglev` or `random`"
+            ));
+        }
     }
     if args.maglev_size.is_some() {
         lb.maglev_size = args.maglev_size;

@@ -78,7 +78,10 @@ fn inspect(args: &InspectArgs) -> u8 {
     let view = view::view(&image, maps.as_deref());
     match args.output {
         Format::Text => print!("{}", render::text(&view)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&view).unwrap_or_default()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&view).unwrap_or_default()
+        ),
     }
     0
 }
@@ -91,7 +94,10 @@ fn diff(args: &DiffArgs) -> u8 {
     let diff = render::diff(&old, &new);
     match args.output {
         Format::Text => print!("{}", render::diff_text(&diff)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&diff).unwrap_or_default()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&diff).unwrap_or_default()
+        ),
     }
     if diff.is_empty() { 0 } else { EXIT_FAILURE }
 }

@@ -110,7 +110,9 @@ fn read_header(bytes: &[u8]) -> Result<Header, DecodeError> {
 fn read_sections(bytes: &[u8]) -> Result<BTreeMap<SectionKind, Section>, DecodeError> {
     let count = u64::from(le_u32(bytes, 120));
     if count > 64 {
-        return Err(DecodeError::Section(format!("{count} sections (expected 8)")));
+        return Err(DecodeError::Section(format!(
+            "{count} sections (expected 8)"
+        )));
     }
     let table_end = HEADER_LEN as u64 + count * SECTION_ENTRY_LEN as u64;
     need(bytes, table_end, "the section table")?;
@@ -129,16 +131,27 @@ fn read_sections(bytes: &[u8]) -> Result<BTreeMap<SectionKind, Section>, DecodeE
         };
         check_section(bytes, &section, le_u32(bytes, at + 4), table_end)?;
         if sections.insert(kind, section).is_some() {
-            return Err(DecodeError::Section(format!("section `{}` appears twice", kind.name())));
+            return Err(DecodeError::Section(format!(
+                "section `{}` appears twice",
+                kind.name()
+            )));
         }
     }
     if let Some(missing) = SectionKind::ALL.iter().find(|k| !sections.contains_key(k)) {
-        return Err(DecodeError::Section(format!("section `{}` is missing", missing.name())));
+        return Err(DecodeError::Section(format!(
+            "section `{}` is missing",
+            missing.name()
+        )));
     }
     Ok(sections)
 }
 
-fn check_section(bytes: &[u8], s: &Section, record_size: u32, table_end: u64) -> Result<(), DecodeError> {
+fn check_section(
+    bytes: &[u8],
+    s: &Section,
+    record_size: u32,
+    table_end: u64,
+) -> Result<(), DecodeError> {
     let name = s.kind.name();
     if record_size as usize != s.kind.record_size() {
         return Err(DecodeError::Section(format!(
@@ -161,7 +174,7 @@ fn check_section(bytes: &[u8], s: &Section, record_size: u32, table_end: u64) ->
             s.offset
         )));
     }
-    let end = s.offset.checked_add(s.length).unwrap_or(u64::MAX);
+    let end = s.offset.saturating_add(s.length);
     need(bytes, end, &format!("section `{name}`"))
 }
 
@@ -189,7 +202,9 @@ fn read_payloads(
         let (Ok(start), Ok(len)) = (usize::try_from(s.offset), usize::try_from(s.length)) else {
             return &[];
         };
-        bytes.get(start..start.saturating_add(len)).unwrap_or_default()
+        bytes
+            .get(start..start.saturating_add(len))
+            .unwrap_or_default()
     };
     let provenance: Provenance = serde_json::from_slice(body(SectionKind::Provenance))
         .map_err(|e| DecodeError::Provenance(e.to_string()))?;
@@ -212,7 +227,10 @@ fn pairs<K: FromBytes, V: FromBytes>(body: &[u8]) -> Vec<(K, V)> {
     body.chunks_exact(size)
         .filter_map(|chunk| {
             let (key, value) = chunk.split_at(size_of::<K>());
-            Some((K::read_from_bytes(key).ok()?, V::read_from_bytes(value).ok()?))
+            Some((
+                K::read_from_bytes(key).ok()?,
+                V::read_from_bytes(value).ok()?,
+            ))
         })
         .collect()
 }

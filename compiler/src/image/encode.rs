@@ -21,7 +21,11 @@ pub fn encode(image: &Image) -> Vec<u8> {
     out.extend_from_slice(&image.header.input_digest);
     out.extend_from_slice(&version_field(&image.header.compiler_version));
     out.extend_from_slice(&(sections.len() as u32).to_le_bytes());
-    let flags = if cfg!(target_endian = "little") { FLAG_LITTLE_ENDIAN } else { 0 };
+    let flags = if cfg!(target_endian = "little") {
+        FLAG_LITTLE_ENDIAN
+    } else {
+        0
+    };
     out.extend_from_slice(&flags.to_le_bytes());
 
     let mut offset = (HEADER_LEN + table_len) as u64;
@@ -62,17 +66,17 @@ fn version_field(version: &str) -> [u8; 32] {
 }
 
 fn payloads(image: &Image) -> Vec<(SectionKind, usize, Vec<u8>)> {
-    let mut out = Vec::new();
-    out.push(pairs(SectionKind::Endpoints, &image.endpoints));
-    out.push(pairs(SectionKind::Ipcache, &image.ipcache));
-    out.push(pairs(SectionKind::Policy, &image.policy));
-    out.push(pairs(SectionKind::Services, &image.services));
-    out.push(values(SectionKind::Backends, &image.backends));
-    out.push(values(SectionKind::Maglev, &image.maglev));
-    out.push(pairs(SectionKind::Revnat, &image.revnat));
     let json = serde_json::to_vec(&image.provenance).unwrap_or_default();
-    out.push((SectionKind::Provenance, json.len(), json));
-    out
+    vec![
+        pairs(SectionKind::Endpoints, &image.endpoints),
+        pairs(SectionKind::Ipcache, &image.ipcache),
+        pairs(SectionKind::Policy, &image.policy),
+        pairs(SectionKind::Services, &image.services),
+        values(SectionKind::Backends, &image.backends),
+        values(SectionKind::Maglev, &image.maglev),
+        pairs(SectionKind::Revnat, &image.revnat),
+        (SectionKind::Provenance, json.len(), json),
+    ]
 }
 
 fn pairs<K, V>(kind: SectionKind, records: &[(K, V)]) -> (SectionKind, usize, Vec<u8>)

@@ -81,7 +81,7 @@ fn parse_part(
         line_offset,
     };
     Ok(docs
-        .iter()
+        .into_iter()
         .filter(|d| !matches!(d.data, YamlData::Value(Scalar::Null)) || !d.span.is_empty())
         .map(|d| converter.node(d))
         .collect())
@@ -138,39 +138,43 @@ impl Converter<'_> {
         origin
     }
 
-    fn node(&self, node: &MarkedYaml) -> Node {
-        let origin = self.origin(node);
-        let kind = match &node.data {
+    /// Converts a node, consuming it so that strings move instead of being copied.
+    fn node(&self, node: MarkedYaml) -> Node {
+        let origin = self.origin(&node);
+        let kind = match node.data {
             YamlData::Value(scalar) => scalar_kind(scalar),
-            YamlData::Representation(text, _, _) => NodeKind::Str(text.to_string()),
+            YamlData::Representation(text, _, _) => NodeKind::Str(text.into_owned()),
             YamlData::Sequence(items) => {
-                NodeKind::Seq(items.iter().map(|n| self.node(n)).collect())
+                NodeKind::Seq(items.into_iter().map(|n| self.node(n)).collect())
             }
             YamlData::Mapping(map) => NodeKind::Map(
-                map.iter()
-                    .map(|(k, v)| (key_text(k), self.origin(k), self.node(v)))
+                map.into_iter()
+                    .map(|(k, v)| {
+                        let key_origin = self.origin(&k);
+                        (key_text(k), key_origin, self.node(v))
+                    })
                     .collect(),
             ),
-            YamlData::Tagged(_, inner) => return self.node(inner),
+            YamlData::Tagged(_, inner) => return self.node(*inner),
             YamlData::Alias(_) | YamlData::BadValue => NodeKind::Null,
         };
         Node { kind, origin }
     }
 }
 
-fn scalar_kind(scalar: &Scalar) -> NodeKind {
+fn scalar_kind(scalar: Scalar) -> NodeKind {
     match scalar {
         Scalar::Null => NodeKind::Null,
-        Scalar::Boolean(b) => NodeKind::Bool(*b),
-        Scalar::Integer(i) => NodeKind::Int(*i),
+        Scalar::Boolean(b) => NodeKind::Bool(b),
+        Scalar::Integer(i) => NodeKind::Int(i),
         Scalar::FloatingPoint(f) => NodeKind::Float(f.into_inner()),
-        Scalar::String(s) => NodeKind::Str(s.to_string()),
+        Scalar::String(s) => NodeKind::Str(s.into_owned()),
     }
 }
 
-fn key_text(key: &MarkedYaml) -> String {
-    match &key.data {
-        YamlData::Value(Scalar::String(s)) => s.to_string(),
+fn key_text(key: MarkedYaml) -> String {
+    match key.data {
+        YamlData::Value(Scalar::String(s)) => s.into_owned(),
         YamlData::Value(Scalar::Integer(i)) => i.to_string(),
         YamlData::Value(Scalar::Boolean(b)) => b.to_string(),
         YamlData::Value(Scalar::FloatingPoint(f)) => f.to_string(),

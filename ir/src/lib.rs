@@ -5,6 +5,8 @@ pub mod cluster;
 pub mod conformance;
 pub mod diag;
 pub mod eval;
+#[cfg(feature = "generate")]
+pub mod generate;
 pub mod load;
 pub mod model;
 pub mod portset;

@@ -10,7 +10,7 @@ const ANP: &str = "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNet
 const BANP: &str =
     "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: BaselineAdminNetworkPolicy\n";
 
-/// An ANP whose subject is every pod of `x`.
+/// Builds an ANP whose subject is every pod of `x`.
 fn anp(name: &str, priority: u32, rules: &str) -> String {
     format!(
         "{ANP}metadata: {{name: {name}}}
@@ -22,7 +22,7 @@ spec:
     )
 }
 
-/// The BANP, whose subject is every pod of `x`.
+/// Builds the BANP, whose subject is every pod of `x`.
 fn banp(rules: &str) -> String {
     format!(
         "{BANP}metadata: {{name: default}}
@@ -78,7 +78,7 @@ spec:
 ";
 
 #[test]
-fn pass_hands_the_decision_to_network_policy_then_baseline() {
+fn pass_defers_to_lower_tiers() {
     let pass = "  ingress:
   - {action: Pass, from: [{namespaces: {}}]}
 ";
@@ -150,7 +150,7 @@ fn nodes_peer_warns_and_matches_nothing() {
 }
 
 #[test]
-fn ports_default_to_tcp_and_take_names_and_ranges() {
+fn anp_ports_default_to_tcp() {
     let rules = "  ingress:
   - action: Deny
     from: [{namespaces: {}}]

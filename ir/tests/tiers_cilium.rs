@@ -6,14 +6,14 @@ mod tiers_support;
 use moat_ir::{PolicyKind, Reason};
 use tiers_support::{codes, expect, judge, load, load_any};
 
-/// A CiliumNetworkPolicy in `x` with one rule under `spec`.
+/// Builds a CiliumNetworkPolicy in `x` with one rule under `spec`.
 fn cnp(name: &str, rule: &str) -> String {
     format!(
         "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: {name}, namespace: x}}\nspec:\n{rule}---\n"
     )
 }
 
-/// A CiliumClusterwideNetworkPolicy with one rule under `spec`.
+/// Builds a CiliumClusterwideNetworkPolicy with one rule under `spec`.
 fn ccnp(name: &str, rule: &str) -> String {
     format!(
         "apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\nmetadata: {{name: {name}}}\nspec:\n{rule}---\n"
@@ -23,7 +23,7 @@ fn ccnp(name: &str, rule: &str) -> String {
 const SELECT_A: &str = "  endpointSelector: {matchLabels: {pod: a}}\n";
 
 #[test]
-fn endpoints_without_a_namespace_label_mean_the_policy_namespace() {
+fn endpoints_default_to_policy_namespace() {
     let rule = format!("{SELECT_A}  ingress:\n  - fromEndpoints: [{{matchLabels: {{pod: b}}}}]\n");
     let loaded = load(&cnp("from-b", &rule));
     // y/a is not selected: the endpoint selector stays in the policy's namespace.
@@ -106,7 +106,7 @@ fn entities_world_cluster_and_all() {
 }
 
 #[test]
-fn ports_default_to_any_protocol_and_take_ranges_and_names() {
+fn ports_default_to_any_protocol() {
     let range = format!(
         "{SELECT_A}  egress:\n  - toPorts: [{{ports: [{{port: \"9000\", endPort: 9100}}]}}]\n"
     );
@@ -157,7 +157,7 @@ spec:
 }
 
 #[test]
-fn a_section_isolates_its_direction() {
+fn section_isolates_its_direction() {
     let deny_only =
         format!("{SELECT_A}  ingressDeny:\n  - fromEndpoints: [{{matchLabels: {{pod: b}}}}]\n");
     let loaded = load(&cnp("deny-b", &deny_only));

@@ -6,7 +6,7 @@ mod tiers_support;
 use moat_ir::{Reason, Tier};
 use tiers_support::{codes, expect, judge, load, load_any};
 
-/// A ClusterNetworkPolicy whose subject is every pod of `x`.
+/// Builds a ClusterNetworkPolicy whose subject is every pod of `x`.
 fn cnp(name: &str, tier: &str, priority: u32, rules: &str) -> String {
     format!(
         "apiVersion: policy.networking.k8s.io/v1alpha2
@@ -92,7 +92,7 @@ fn baseline_pass_falls_through_to_the_default() {
 }
 
 #[test]
-fn admin_policies_of_both_kinds_share_one_priority_order() {
+fn admin_kinds_share_priority_order() {
     let anp = "apiVersion: policy.networking.k8s.io/v1alpha1
 kind: AdminNetworkPolicy
 metadata: {name: deny-blue}

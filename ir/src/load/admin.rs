@@ -9,7 +9,7 @@ use crate::diag::Diagnostic;
 use crate::eval::subject_selects;
 use crate::model::{Action, Direction, Policy, PolicyKind, Rule, Subject, Tier};
 
-/// Which of the three kinds a document is.
+/// The cluster-scoped policy kind of a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavour {
     Admin,
@@ -42,7 +42,7 @@ impl Flavour {
         }
     }
 
-    /// The API versions whose field set this module reads.
+    /// Lists the API versions whose field set this module reads.
     pub fn versions(self) -> &'static [&'static str] {
         match self {
             Flavour::Cluster => &["v1alpha2"],
@@ -90,6 +90,7 @@ pub fn convert(
         return None;
     };
     let spec_node = walk::child(doc, "spec");
+
     if flavour == Flavour::Baseline && name != "default" {
         out.push(baseline_name(name, doc));
         return None;
@@ -97,6 +98,7 @@ pub fn convert(
     let tier = tier(flavour, &spec, spec_node, out);
     let priority = priority(flavour, &spec, spec_node, out);
     let subject = subject(&spec, spec_node, out);
+
     let mut rules = directional_rules(
         flavour,
         Direction::Ingress,

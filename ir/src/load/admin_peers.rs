@@ -86,7 +86,7 @@ fn namespaces(
     Some(selector::convert(&peer.selector(), node, out))
 }
 
-/// The older form: `namespaceSelector`, or the relative `sameLabels` and `notSameLabels`.
+/// Converts the older form: `namespaceSelector`, or the relative `sameLabels` and `notSameLabels`.
 fn legacy_namespaces(
     peer: &NamespacesPeer,
     node: &Node,
@@ -256,7 +256,7 @@ fn port(
     Some(())
 }
 
-/// A named port names a container port of any protocol: the pod's declaration decides.
+/// Adds a named port for every protocol, because the pod's declaration decides the protocol.
 fn named(
     name: &str,
     node: &Node,

@@ -135,7 +135,7 @@ fn subject(
 }
 
 /// A selected endpoint is default-deny in each direction that has allow or
-/// deny rules, unless `enableDefaultDeny` says otherwise for that direction.
+/// deny rules, unless `enableDefaultDeny` turns that off for the direction.
 fn isolation(rule: &CiliumRule) -> (bool, bool) {
     let has = |a: &Option<Vec<Section>>, b: &Option<Vec<Section>>| {
         a.as_ref().is_some_and(|l| !l.is_empty()) || b.as_ref().is_some_and(|l| !l.is_empty())

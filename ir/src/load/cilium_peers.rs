@@ -22,7 +22,7 @@ const NAMESPACE_LABEL: &str = "io.kubernetes.pod.namespace";
 /// Cilium's prefix for namespace labels copied onto endpoints.
 const NAMESPACE_LABELS_PREFIX: &str = "io.cilium.k8s.namespace.labels.";
 
-/// Where a label key of an endpoint selector points.
+/// The object a label key of an endpoint selector constrains.
 enum Target {
     Pod(String),
     Namespace(String),
@@ -48,7 +48,7 @@ fn target(key: &str) -> Target {
     Target::Pod(key.to_string())
 }
 
-/// A Cilium endpoint selector as a pod set.
+/// Converts a Cilium endpoint selector into a pod set.
 ///
 /// In a namespaced policy the policy's namespace applies unless the selector
 /// names namespaces itself; for the `subject` (`endpointSelector`) it always applies.
@@ -117,7 +117,7 @@ pub fn pod_set(
     }
 }
 
-/// A requirement no pod meets.
+/// Builds a requirement that no pod meets.
 fn impossible(key: String) -> Requirement {
     Requirement {
         key,
@@ -126,8 +126,8 @@ fn impossible(key: String) -> Requirement {
     }
 }
 
-/// The peers of one section. Without any L3 field, a rule with `toPorts`
-/// applies to every peer, and an empty rule to none.
+/// Converts the peers of one section. Without any L3 field, a rule with
+/// `toPorts` applies to every peer, and an empty rule to none.
 pub fn peers(
     section: &Section,
     direction: Direction,
@@ -153,6 +153,8 @@ pub fn peers(
     for (i, text) in cidrs.unwrap_or_default().iter().enumerate() {
         has_l3 = true;
         let at = walk::item(node, field, i);
+        // NOTE: Cilium never matches cluster endpoints by CIDR, but as an ipBlock this
+        // peer follows `Settings::ipblock_matches_pods`, which defaults to true.
         list.extend(cidr(text, at, out).map(|cidr| {
             Peer::IpBlock(IpBlock {
                 cidr,

@@ -3,18 +3,18 @@
 use super::node::{Node, NodeKind, PathStep};
 use crate::diag::Diagnostic;
 
-/// The node of `key`, or `node` itself when the key is missing.
+/// Returns the node of `key`, or `node` itself when the key is missing.
 pub fn child<'a>(node: &'a Node, key: &str) -> &'a Node {
     node.get(key).unwrap_or(node)
 }
 
-/// Item `index` of the list under `key`, as far as it exists.
+/// Returns item `index` of the list under `key`, or the deepest node of that path that exists.
 pub fn item<'a>(node: &'a Node, key: &str, index: usize) -> &'a Node {
     node.get(key)
         .map_or(node, |list| list.at_path(&[PathStep::Index(index)]))
 }
 
-/// Which of the fields are set, in the order given.
+/// Returns the names of the fields that are set, in the order given.
 pub fn set_fields<'a>(fields: &[(&'a str, bool)]) -> Vec<&'a str> {
     fields
         .iter()
@@ -66,7 +66,7 @@ fn only_unknown_keys(node: &Node, fields: &[(&str, bool)]) -> bool {
     }
 }
 
-/// A required field is missing.
+/// Builds the error for a required field that is missing.
 pub fn missing(field: &str, what: &str, node: &Node, help: &str) -> Diagnostic {
     Diagnostic::error(
         "moat::missing-field",
@@ -77,7 +77,7 @@ pub fn missing(field: &str, what: &str, node: &Node, help: &str) -> Diagnostic {
     .with_help(help.to_string())
 }
 
-/// A field moat reads but does not enforce, or a peer it cannot model.
+/// Builds the warning for a field moat reads but does not enforce, or a peer it cannot model.
 pub fn not_enforced(field: &str, node: &Node, effect: &str) -> Diagnostic {
     Diagnostic::warning(
         "moat::not-enforced",
@@ -109,7 +109,7 @@ pub fn check_version(api_version: &str, known: &[&str], doc: &Node, out: &mut Ve
     );
 }
 
-/// A policy kind from an API group other than the one moat reads it from.
+/// Builds the warning for a policy kind from an API group other than the one moat reads it from.
 pub fn foreign_group(kind: &str, api_version: &str, group: &str, doc: &Node) -> Diagnostic {
     let at = doc.get("apiVersion").unwrap_or(doc);
     Diagnostic::warning(
@@ -121,7 +121,7 @@ pub fn foreign_group(kind: &str, api_version: &str, group: &str, doc: &Node) -> 
     .with_help(format!("moat reads {kind} only from `{group}`; this object has the same name but a different schema and owner"))
 }
 
-/// [`not_enforced`], pointing at the key `field` of `parent` so that the
+/// Builds [`not_enforced`] at the key `field` of `parent`, so that the
 /// warning sits on the line that names the field.
 pub fn not_enforced_field(parent: &Node, field: &str, effect: &str) -> Diagnostic {
     let origin = parent.key_origin(field).unwrap_or(&parent.origin);

@@ -9,7 +9,7 @@ use moat_ir::{LoadOptions, Loaded, Settings};
 use moat_loader::sandbox::state::{L4Port, LoadSettings};
 use moat_loader::sandbox::{self, DatapathMode, PlanOptions, State, UpOptions};
 
-use super::sandbox_probe::{self, ProbeArgs};
+use super::sandbox_probe::{self, ConnectArgs, ProbeArgs};
 use crate::common::{EXIT_FAILURE, EXIT_USAGE, Inputs, load_or_exit, print_diagnostics};
 
 /// Run policies against the real kernel in a node made of network namespaces.
@@ -32,6 +32,7 @@ enum SandboxCommand {
     Exec(ExecArgs),
     Apply(ApplyArgs),
     Probe(ProbeArgs),
+    Connect(ConnectArgs),
     Down(NameArg),
     Ls,
     #[command(hide = true)]
@@ -119,6 +120,7 @@ pub fn run(args: &SandboxArgs) -> u8 {
         SandboxCommand::Exec(exec) => run_exec(exec),
         SandboxCommand::Apply(apply) => run_apply(apply),
         SandboxCommand::Probe(probe) => sandbox_probe::run(probe),
+        SandboxCommand::Connect(connect) => sandbox_probe::run_connect(connect),
         SandboxCommand::Down(name) => run_down(name),
         SandboxCommand::Ls => run_ls(),
         SandboxCommand::Responder(responder) => run_responder(responder),
@@ -139,7 +141,9 @@ fn absolute(paths: &[PathBuf]) -> Vec<PathBuf> {
 
 fn run_up(args: &UpArgs) -> u8 {
     if args.inputs.paths.iter().any(|p| p.as_os_str() == "-") {
-        eprintln!("error: `moat sandbox up` needs manifest files, because `apply` and `probe` read them again");
+        eprintln!(
+            "error: `moat sandbox up` needs manifest files, because `apply` and `probe` read them again"
+        );
         return EXIT_USAGE;
     }
     let loaded = match load_or_exit(&args.inputs) {
@@ -170,7 +174,7 @@ fn run_up(args: &UpArgs) -> u8 {
     match sandbox::up(&loaded.cluster, &options) {
         Ok((state, skipped)) => {
             for line in skipped {
-                eprintln!("warning: left out {line}");
+                eprintln!("warning: {line}");
             }
             print_summary(&state);
             0
@@ -180,7 +184,10 @@ fn run_up(args: &UpArgs) -> u8 {
 }
 
 fn print_summary(state: &State) {
-    println!("sandbox `{}` is up (node namespace {})", state.name, state.node_ns);
+    println!(
+        "sandbox `{}` is up (node namespace {})",
+        state.name, state.node_ns
+    );
     for pod in &state.pods {
         let workload = match (pod.nginx_ports.is_empty(), pod.responder_ports.is_empty()) {
             (false, true) => "nginx",
@@ -188,7 +195,10 @@ fn print_summary(state: &State) {
             (true, false) => "responder",
             (true, true) => "no ports",
         };
-        println!("  pod {:<32} {:<15} {:<14} {workload}", pod.key, pod.ip, pod.netns);
+        println!(
+            "  pod {:<32} {:<15} {:<14} {workload}",
+            pod.key, pod.ip, pod.netns
+        );
     }
     for service in &state.services {
         let ports: Vec<String> = service
@@ -196,7 +206,12 @@ fn print_summary(state: &State) {
             .iter()
             .map(|p| format!("{}/{}", p.port.protocol.lower(), p.port.port))
             .collect();
-        println!("  service {:<28} {:<15} {}", service.key, service.cluster_ip, ports.join(","));
+        println!(
+            "  service {:<28} {:<15} {}",
+            service.key,
+            service.cluster_ip,
+            ports.join(",")
+        );
     }
     for address in &state.outside.addresses {
         println!("  outside {address:<28} {}", state.outside.netns);
@@ -215,7 +230,10 @@ pub fn load_state_manifests(state: &State, paths: &[PathBuf]) -> Result<Loaded, 
     let loaded = moat_ir::load_paths(paths, &options);
     if loaded.has_errors() {
         print_diagnostics(&loaded);
-        eprintln!("error: {} error(s) in the input; run `moat check` for details", loaded.errors());
+        eprintln!(
+            "error: {} error(s) in the input; run `moat check` for details",
+            loaded.errors()
+        );
         return Err(EXIT_FAILURE);
     }
     Ok(loaded)
@@ -227,7 +245,10 @@ fn run_exec(args: &ExecArgs) -> u8 {
         Err(e) => return fail(&e),
     };
     match sandbox::exec(&state, &args.pod, &args.command) {
-        Ok(status) => status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(EXIT_FAILURE),
+        Ok(status) => status
+            .code()
+            .and_then(|c| u8::try_from(c).ok())
+            .unwrap_or(EXIT_FAILURE),
         Err(e) => fail(&e),
     }
 }
@@ -243,8 +264,18 @@ fn run_apply(args: &ApplyArgs) -> u8 {
         Err(code) => return code,
     };
     match sandbox::apply(&mut state, &loaded.cluster, paths) {
-        Ok(()) => {
-            println!("sandbox `{}`: image generation {} loaded", state.name, state.generation);
+        Ok(report) => {
+            print!(
+                "sandbox `{}`: image {} loaded",
+                state.name, state.generation
+            );
+            match report {
+                Some(r) => println!(
+                    " (datapath generation {}, hash {})",
+                    r.generation, r.image_hash
+                ),
+                None => println!(" (services only: no eBPF datapath)"),
+            }
             0
         }
         Err(e) => fail(&e),

@@ -1,13 +1,14 @@
 //! `moat sandbox probe`: real traffic between every pod pair, compared with
 //! the reference evaluator.
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use moat_loader::sandbox::expect::{self, Observation};
-use moat_loader::sandbox::probe::Engine;
-use moat_loader::sandbox::state::L4Port;
 use moat_loader::sandbox::State;
+use moat_loader::sandbox::expect::{self, Observation};
+use moat_loader::sandbox::probe::{Attempt, Engine, Outcome};
+use moat_loader::sandbox::state::L4Port;
 
 use super::sandbox::{NameArg, load_state_manifests};
 use crate::common::{EXIT_FAILURE, EXIT_USAGE};
@@ -67,7 +68,8 @@ pub fn run(args: &ProbeArgs) -> u8 {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let flows = expect::flows(&state, &loaded.cluster, (!ports.is_empty()).then_some(&ports[..]));
+    let cluster = moat_loader::sandbox::topology::align(&loaded.cluster, &state.pods);
+    let flows = expect::flows(&state, &cluster, (!ports.is_empty()).then_some(&ports[..]));
     let engine = Engine {
         timeout: Duration::from_millis(args.timeout_ms),
         parallelism: args.parallel,
@@ -77,6 +79,83 @@ pub fn run(args: &ProbeArgs) -> u8 {
     let observations = expect::judge(&flows, &outcomes);
     print(&observations, args.output);
     report_disagreements(&observations)
+}
+
+/// Send one connection attempt from a pod and print what came back.
+///
+/// Prints `connected <pod>` with the name of the responder that answered,
+/// `connected` for other servers, `refused`, `arrived` (SCTP), `timeout`
+/// or `failed: <error>`. Exits 0 when the packet reached a destination.
+#[derive(Args)]
+pub struct ConnectArgs {
+    #[command(flatten)]
+    name: NameArg,
+
+    /// The source pod, as `namespace/name`.
+    pod: String,
+
+    /// Destination address: a pod IP, a ClusterIP or an outside address.
+    address: Ipv4Addr,
+
+    /// Destination port, as `tcp/80`, `udp/53` or `sctp/80`.
+    port: String,
+
+    /// Source port to bind, so that the flow's 5-tuple is known.
+    #[arg(long, value_name = "PORT")]
+    source_port: Option<u16>,
+
+    /// How long the attempt waits for an answer, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    timeout_ms: u64,
+}
+
+pub fn run_connect(args: &ConnectArgs) -> u8 {
+    let (protocol, port) = match crate::flows::parse_port(&args.port) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return EXIT_USAGE;
+        }
+    };
+    let state = match State::load(&args.name.name) {
+        Ok(state) => state,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let Some(pod) = state.pod(&args.pod) else {
+        eprintln!(
+            "error: pod `{}` not found in sandbox `{}`",
+            args.pod, state.name
+        );
+        return EXIT_FAILURE;
+    };
+    let attempt = Attempt {
+        src_netns: pod.netns.clone(),
+        src_ip: None,
+        src_port: args.source_port,
+        dst: args.address,
+        protocol,
+        port,
+    };
+    let engine = Engine {
+        timeout: Duration::from_millis(args.timeout_ms),
+        parallelism: 1,
+    };
+    let outcome = engine
+        .run(&[attempt], &state.namespaces())
+        .pop()
+        .unwrap_or(Outcome::Timeout);
+    match &outcome {
+        Outcome::Connected { peer: Some(peer) } => println!("connected {peer}"),
+        Outcome::Connected { peer: None } => println!("connected"),
+        Outcome::Refused => println!("refused"),
+        Outcome::Arrived => println!("arrived"),
+        Outcome::Timeout => println!("timeout"),
+        Outcome::Failed { error } => println!("failed: {error}"),
+    }
+    if outcome.reached() { 0 } else { EXIT_FAILURE }
 }
 
 fn parse_ports(texts: &[String]) -> Result<Vec<L4Port>, String> {
@@ -94,7 +173,10 @@ fn print(observations: &[Observation], format: Format) {
             }
         }
         Format::Json => {
-            println!("{}", serde_json::to_string_pretty(observations).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(observations).unwrap_or_default()
+            );
         }
         Format::Table => print_table(observations),
     }
@@ -104,7 +186,10 @@ fn print_table(observations: &[Observation]) {
     let width = |f: fn(&Observation) -> usize| observations.iter().map(f).max().unwrap_or(0);
     let src = width(|o| o.src.len()).max(3);
     let dst = width(|o| o.dst.len()).max(3);
-    println!("{:<src$}  {:<dst$}  {:<9}  {:<6}  {:<9}", "SRC", "DST", "PORT", "KERNEL", "PREDICTED");
+    println!(
+        "{:<src$}  {:<dst$}  {:<9}  {:<6}  {:<9}",
+        "SRC", "DST", "PORT", "KERNEL", "PREDICTED"
+    );
     for o in observations {
         let port = format!("{}/{}", o.protocol, o.port);
         let mark = if o.agrees { "" } else { "  DISAGREE" };
@@ -125,6 +210,10 @@ fn report_disagreements(observations: &[Observation]) -> u8 {
             o.note.as_deref().unwrap_or("predicted otherwise")
         );
     }
-    eprintln!("{} flows probed, {} disagree", observations.len(), wrong.len());
+    eprintln!(
+        "{} flows probed, {} disagree",
+        observations.len(),
+        wrong.len()
+    );
     if wrong.is_empty() { 0 } else { EXIT_FAILURE }
 }

@@ -77,9 +77,7 @@ fn assign_pod_ips(loaded: &mut Loaded, options: &super::LoadOptions) {
     let pods = &mut loaded.cluster.pods;
     let used: BTreeSet<_> = pods.iter().filter_map(|p| p.ip).collect();
     let mut order: Vec<usize> = (0..pods.len()).collect();
-    order.sort_by(|&a, &b| {
-        (&pods[a].namespace, &pods[a].name).cmp(&(&pods[b].namespace, &pods[b].name))
-    });
+    order.sort_by_key(|&i| pods.get(i).map(|p| (p.namespace.clone(), p.name.clone())));
     let mut allocator = Allocator::new(options.pod_cidr, used);
     let mut exhausted = false;
     for i in order {
@@ -108,7 +106,7 @@ fn assign_cluster_ips(loaded: &mut Loaded, options: &super::LoadOptions) {
     let services = &mut loaded.cluster.services;
     let used: BTreeSet<_> = services.iter().filter_map(|s| s.cluster_ip).collect();
     let mut order: Vec<usize> = (0..services.len()).collect();
-    order.sort_by_key(|&i| services[i].key());
+    order.sort_by_key(|&i| services.get(i).map(|s| s.key()));
     let mut allocator = Allocator::new(options.service_cidr, used);
     for i in order {
         let Some(service) = services.get_mut(i) else {

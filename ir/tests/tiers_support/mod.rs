@@ -1,5 +1,8 @@
 //! A small cluster and checks shared by the tier tests.
 
+// Test helpers: a bad fixture should fail the test right there.
+#![allow(clippy::expect_used)]
+
 use moat_ir::conformance::{check_case, evaluator_judge, parse_expected};
 use moat_ir::{Cluster, Flow, FlowEnd, LoadOptions, Loaded, Protocol, Verdict, load_str, verdict};
 

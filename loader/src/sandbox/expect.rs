@@ -225,6 +225,7 @@ fn attempt(
     Attempt {
         src_netns: netns.to_string(),
         src_ip,
+        src_port: None,
         dst,
         protocol: port.protocol,
         port: port.port,

@@ -5,6 +5,7 @@
 //! pod, and one that stands for addresses outside the cluster. The host's
 //! own namespace gets no link, address, route or program.
 
+pub mod datapath;
 pub mod expect;
 pub mod nat;
 pub mod netns;
@@ -19,6 +20,8 @@ use std::path::PathBuf;
 
 use moat_ir::Cluster;
 use thiserror::Error;
+
+use crate::swap::LoadReport;
 
 pub use state::{DatapathMode, State};
 pub use topology::PlanOptions;
@@ -58,6 +61,8 @@ pub enum SandboxError {
         "the new manifests change the pods of sandbox `{name}` ({detail}); run `down` and `up` instead"
     )]
     TopologyChanged { name: String, detail: String },
+    #[error("no free address left in the pod CIDR `{cidr}`")]
+    AddressesExhausted { cidr: ipnet::IpNet },
     #[error("datapath: {message}")]
     Datapath { message: String },
 }
@@ -82,7 +87,8 @@ pub fn up(cluster: &Cluster, options: &UpOptions) -> Result<(State, Vec<String>)
     }
     let plan = topology::plan(cluster, &options.plan)?;
     let mut state = plan.state;
-    let built = build_all(&mut state, cluster, options);
+    let cluster = topology::align(cluster, &state.pods);
+    let built = build_all(&mut state, &cluster, options);
     if let Err(e) = built {
         let _ = down(name);
         return Err(e);
@@ -104,10 +110,12 @@ fn build_all(
     state.save()
 }
 
-/// Puts the policies and services of `cluster` in force in the node namespace.
+/// Puts the policies and services of `cluster` in force in the node
+/// namespace for the first time.
 fn enforce(state: &State, cluster: &Cluster) -> Result<(), SandboxError> {
-    let _ = cluster;
-    nat::install(state)
+    nat::install(state)?;
+    datapath::install(state, cluster)?;
+    Ok(())
 }
 
 /// Loads the policies of `cluster` into a running sandbox without touching
@@ -116,7 +124,7 @@ pub fn apply(
     state: &mut State,
     cluster: &Cluster,
     manifests: Vec<PathBuf>,
-) -> Result<(), SandboxError> {
+) -> Result<Option<LoadReport>, SandboxError> {
     let plan = topology::plan(
         cluster,
         &PlanOptions {
@@ -128,11 +136,14 @@ pub fn apply(
         },
     )?;
     same_pods(state, &plan.state)?;
+    let cluster = &topology::align(cluster, &plan.state.pods);
     state.services = plan.state.services;
-    enforce(state, cluster)?;
-    state.manifests = manifests;
     state.generation += 1;
-    state.save()
+    nat::install(state)?;
+    let report = datapath::reload(state, cluster)?;
+    state.manifests = manifests;
+    state.save()?;
+    Ok(report)
 }
 
 fn same_pods(running: &State, planned: &State) -> Result<(), SandboxError> {
@@ -160,7 +171,8 @@ fn same_pods(running: &State, planned: &State) -> Result<(), SandboxError> {
 /// and state directory. Removing a sandbox that is not running succeeds.
 pub fn down(name: &str) -> Result<(), SandboxError> {
     topology::check_name(name)?;
-    let removed = topology::teardown(name);
+    let unpinned = datapath::remove(name);
+    let removed = topology::teardown(name).and(unpinned);
     let dir = State::dir_of(name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|source| SandboxError::Io {

@@ -23,6 +23,8 @@ pub struct Attempt {
     pub src_netns: String,
     /// Source address to bind, for namespaces that own several.
     pub src_ip: Option<Ipv4Addr>,
+    /// Source port to bind; `None` lets the kernel pick one.
+    pub src_port: Option<u16>,
     pub dst: Ipv4Addr,
     pub protocol: Protocol,
     pub port: u16,
@@ -144,9 +146,9 @@ impl Engine {
 
     fn tcp(&self, attempt: &Attempt) -> Outcome {
         let dst = SocketAddr::from((attempt.dst, attempt.port));
-        let stream = match attempt.src_ip {
-            Some(src) => connect_from(src, dst, self.timeout),
-            None => TcpStream::connect_timeout(&dst, self.timeout),
+        let stream = match (attempt.src_ip, attempt.src_port) {
+            (None, None) => TcpStream::connect_timeout(&dst, self.timeout),
+            (ip, port) => connect_from(source(ip, port), dst, self.timeout),
         };
         let mut stream = match stream {
             Ok(stream) => stream,
@@ -168,7 +170,7 @@ impl Engine {
     }
 
     fn udp(&self, attempt: &Attempt) -> Outcome {
-        let src = SocketAddr::from((attempt.src_ip.unwrap_or(Ipv4Addr::UNSPECIFIED), 0));
+        let src = source(attempt.src_ip, attempt.src_port);
         let socket = match UdpSocket::bind(src) {
             Ok(s) => s,
             Err(e) => return failure(&e),
@@ -227,11 +229,16 @@ fn seed() -> u32 {
 }
 
 /// Connects from a chosen source address, which std's `TcpStream` cannot do.
-fn connect_from(src: Ipv4Addr, dst: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+fn connect_from(src: SocketAddr, dst: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(socket2::Protocol::TCP))?;
-    socket.bind(&SocketAddr::from((src, 0)).into())?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&src.into())?;
     socket.connect_timeout(&dst.into(), timeout)?;
     Ok(socket.into())
+}
+
+fn source(ip: Option<Ipv4Addr>, port: Option<u16>) -> SocketAddr {
+    SocketAddr::from((ip.unwrap_or(Ipv4Addr::UNSPECIFIED), port.unwrap_or(0)))
 }
 
 fn is_timeout(e: &std::io::Error) -> bool {

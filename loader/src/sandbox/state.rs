@@ -157,14 +157,14 @@ impl State {
         })
     }
 
-    /// Names of the sandboxes that have a directory under [`RUN_DIR`].
+    /// Names of the sandboxes that have a state file under [`RUN_DIR`].
     pub fn list() -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(RUN_DIR) else {
             return Vec::new();
         };
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
-            .filter(|e| e.path().is_dir())
+            .filter(|e| e.path().join(STATE_FILE).is_file())
             .filter_map(|e| e.file_name().into_string().ok())
             .collect();
         names.sort();

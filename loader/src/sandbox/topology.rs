@@ -45,7 +45,7 @@ pub struct PlanOptions {
 /// A sandbox plan and the things of the cluster it leaves out.
 pub struct Plan {
     pub state: State,
-    /// One line per pod or service the sandbox cannot represent.
+    /// One line per pod or service that the sandbox leaves out or changes.
     pub skipped: Vec<String>,
 }
 
@@ -77,12 +77,34 @@ pub fn plan(cluster: &Cluster, options: &PlanOptions) -> Result<Plan, SandboxErr
     let prefix = netns_prefix(&options.name);
     let mut skipped = Vec::new();
     let mut pods = Vec::new();
+    let taken: BTreeSet<IpAddr> = cluster.pods.iter().filter_map(|p| p.ip).collect();
+    let mut used = BTreeSet::new();
     for pod in &cluster.pods {
-        match pod_ipv4(pod) {
-            Some(ip) => pods.push(pod_node(pod, ip, pods.len(), &prefix)),
-            None => skipped.push(format!("pod `{}`: {}", pod.key(), pod_skip_reason(pod))),
+        let Some(mut ip) = pod_ipv4(pod) else {
+            skipped.push(format!(
+                "left out pod `{}`: {}",
+                pod.key(),
+                pod_skip_reason(pod)
+            ));
+            continue;
+        };
+        if used.contains(&ip) {
+            let free = free_address(options.load.pod_cidr, &taken, &used).ok_or(
+                SandboxError::AddressesExhausted {
+                    cidr: options.load.pod_cidr,
+                },
+            )?;
+            skipped.push(format!(
+                "pod `{}` shares {ip} with another pod, so the sandbox gives it {free}",
+                pod.key()
+            ));
+            ip = free;
         }
+        used.insert(ip);
+        pods.push(pod_node(pod, ip, pods.len(), &prefix));
     }
+    let aligned = align(cluster, &pods);
+    let cluster = &aligned;
     let services = service_nodes(cluster, &mut skipped);
     let outside = OutsideNode {
         netns: format!("{prefix}out"),
@@ -103,6 +125,35 @@ pub fn plan(cluster: &Cluster, options: &PlanOptions) -> Result<Plan, SandboxErr
         generation: 1,
     };
     Ok(Plan { state, skipped })
+}
+
+/// Returns the highest address of `cidr` that no pod has, or `None` when
+/// none is left.
+fn free_address(
+    cidr: ipnet::IpNet,
+    taken: &BTreeSet<IpAddr>,
+    used: &BTreeSet<Ipv4Addr>,
+) -> Option<Ipv4Addr> {
+    let ipnet::IpNet::V4(net) = cidr else {
+        return None;
+    };
+    net.hosts()
+        .rev()
+        .take(1 << 16)
+        .find(|ip| !used.contains(ip) && !taken.contains(&IpAddr::V4(*ip)))
+}
+
+/// Copies `cluster` with the pod addresses of the sandbox, so that the
+/// compiled image and the evaluator's predictions agree with the veths.
+pub fn align(cluster: &Cluster, pods: &[PodNode]) -> Cluster {
+    let mut aligned = cluster.clone();
+    for pod in &mut aligned.pods {
+        let key = pod.key();
+        if let Some(node) = pods.iter().find(|n| n.key == key) {
+            pod.ip = Some(IpAddr::V4(node.ip));
+        }
+    }
+    aligned
 }
 
 fn pod_ipv4(pod: &Pod) -> Option<Ipv4Addr> {
@@ -183,7 +234,10 @@ fn service_nodes(cluster: &Cluster, skipped: &mut Vec<String>) -> Vec<ServiceNod
         let cluster_ip = match service.cluster_ip {
             Some(IpAddr::V4(ip)) if !service.headless => ip,
             _ => {
-                skipped.push(format!("service `{}`: no IPv4 ClusterIP", service.key()));
+                skipped.push(format!(
+                    "left out service `{}`: no IPv4 ClusterIP",
+                    service.key()
+                ));
                 continue;
             }
         };

@@ -1,0 +1,343 @@
+//! Kernel end-to-end tests of `moat sandbox`: real namespaces, veths,
+//! workloads and packets. They need root; outside CI they skip with a
+//! printed reason when the kernel cannot be reached, and with `CI=true`
+//! they fail instead.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a failed step fails the test that called it"
+)]
+
+mod sandbox_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use sandbox_support::{Sandbox, kernel_or_skip, moat, repo};
+
+#[test]
+fn demo_welcome_page_then_isolated() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let sandbox = Sandbox::up(&[repo().join("policies/demo")], &[]);
+    let ip = sandbox.cluster_ip("default/web-service");
+    let url = format!("http://{ip}");
+
+    let page = sandbox.exec(
+        "default/client-0",
+        &["timeout", "5", "busybox", "wget", "-q", "-O", "-", &url],
+    );
+    assert!(
+        page.status.success(),
+        "wget failed: {}",
+        String::from_utf8_lossy(&page.stderr)
+    );
+    let body = String::from_utf8_lossy(&page.stdout);
+    assert!(
+        body.contains("Welcome to nginx"),
+        "not the nginx welcome page: {body}"
+    );
+
+    sandbox.apply(&[repo().join("policies/demo-isolated")]);
+    let blocked = sandbox.exec(
+        "default/client-0",
+        &["timeout", "3", "busybox", "wget", "-q", "-O", "-", &url],
+    );
+    assert!(
+        !blocked.status.success(),
+        "request passed the isolating policy"
+    );
+    assert!(
+        blocked.stdout.is_empty(),
+        "isolated request returned a body"
+    );
+
+    sandbox.finish();
+}
+
+#[test]
+fn conformance_cases_match_expected() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for case in conformance_cases() {
+        let expected = read_expected(&case.join("expected.txt"));
+        let outside: BTreeSet<String> = expected
+            .keys()
+            .flat_map(|(src, dst, _)| [src.clone(), dst.clone()])
+            .filter_map(|end| end.strip_prefix("ip:").map(str::to_string))
+            .collect();
+        let mut extra: Vec<String> = Vec::new();
+        for ip in &outside {
+            extra.push("--outside".to_string());
+            extra.push(ip.clone());
+        }
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let sandbox = Sandbox::up(
+            &[case.join("cluster.yaml"), case.join("policies.yaml")],
+            &extra,
+        );
+        let ports: BTreeSet<&str> = expected.keys().map(|(_, _, port)| port.as_str()).collect();
+        let observed = sandbox.probe_flows(&ports.into_iter().collect::<Vec<_>>());
+        for (flow, verdict) in &expected {
+            checked += 1;
+            match observed.get(flow) {
+                Some(seen) if seen == verdict => {}
+                Some(seen) => failures.push(format!(
+                    "{}: {} -> {} {}: kernel {seen}, expected {verdict}",
+                    case.display(),
+                    flow.0,
+                    flow.1,
+                    flow.2
+                )),
+                None => failures.push(format!("{}: {flow:?} not probed", case.display())),
+            }
+        }
+        sandbox.finish();
+    }
+    assert!(checked > 1000, "only {checked} expected verdicts found");
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} flows differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn service_spreads_over_three_backends() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let sandbox = Sandbox::up(&[repo().join("testdata/sandbox/lb3")], &[]);
+    let ip = sandbox.cluster_ip("lb/echo");
+    let mut tcp = BTreeMap::new();
+    let mut udp = BTreeMap::new();
+    for i in 0..45u16 {
+        let answer = sandbox.connect("lb/client", &ip, "tcp/80", None);
+        *tcp.entry(answer).or_insert(0) += 1;
+        let answer = sandbox.connect("lb/client", &ip, "udp/80", Some(41000 + i));
+        *udp.entry(answer).or_insert(0) += 1;
+    }
+    let backends: BTreeSet<String> = (0..3).map(|i| format!("connected lb/echo-{i}")).collect();
+    for (proto, counts) in [("tcp", &tcp), ("udp", &udp)] {
+        let seen: BTreeSet<String> = counts.keys().cloned().collect();
+        assert_eq!(
+            seen, backends,
+            "{proto} answers through the ClusterIP: {counts:?}"
+        );
+    }
+    sandbox.finish();
+}
+
+#[test]
+fn maglev_remaps_only_removed_backend() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let ports: Vec<u16> = (42000..42060).collect();
+    let before = udp_backends(&repo().join("testdata/sandbox/lb3"), &ports);
+    let after = udp_backends(&repo().join("testdata/sandbox/lb2"), &ports);
+    let removed = "connected lb/echo-2";
+    let mut moved = 0;
+    for port in &ports {
+        let (old, new) = (&before[port], &after[port]);
+        assert!(
+            old.starts_with("connected lb/echo-"),
+            "source port {port} before: {old}"
+        );
+        assert!(
+            new.starts_with("connected lb/echo-"),
+            "source port {port} after: {new}"
+        );
+        assert_ne!(
+            new, removed,
+            "source port {port} still reaches the removed backend"
+        );
+        if old == removed {
+            moved += 1;
+        } else {
+            assert_eq!(
+                old, new,
+                "source port {port} moved from a backend that stayed"
+            );
+        }
+    }
+    assert!(
+        moved > 0,
+        "no flow used the removed backend, so the check proves nothing"
+    );
+}
+
+/// Brings a sandbox up, sends one UDP datagram to the ClusterIP from each
+/// source port, and returns the answering backend per port.
+fn udp_backends(manifests: &Path, ports: &[u16]) -> BTreeMap<u16, String> {
+    let sandbox = Sandbox::up(&[manifests.to_path_buf()], &[]);
+    let ip = sandbox.cluster_ip("lb/echo");
+    let mut backends = BTreeMap::new();
+    for port in ports {
+        backends.insert(
+            *port,
+            sandbox.connect("lb/client", &ip, "udp/80", Some(*port)),
+        );
+    }
+    sandbox.finish();
+    backends
+}
+
+/// Every NetworkPolicy-only conformance case: directories with an
+/// `expected.txt` whose policies are all NetworkPolicies.
+fn conformance_cases() -> Vec<PathBuf> {
+    let root = repo().join("testdata/conformance");
+    let mut cases = Vec::new();
+    for source in ["k8s-e2e", "cyclonus", "policy-assistant"] {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(source))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.join("expected.txt").exists())
+            .collect();
+        dirs.sort();
+        cases.extend(
+            dirs.into_iter()
+                .filter(|d| network_policy_only(&d.join("policies.yaml"))),
+        );
+    }
+    assert!(
+        !cases.is_empty(),
+        "no conformance cases under {}",
+        root.display()
+    );
+    cases
+}
+
+fn network_policy_only(policies: &Path) -> bool {
+    let text = std::fs::read_to_string(policies).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("kind:"))
+        .all(|kind| kind.trim() == "NetworkPolicy")
+}
+
+/// Reads `<src> -> <dst> <proto>/<port> allow|deny` lines, without
+/// loopback lines: the sandbox does not probe a pod from itself.
+fn read_expected(path: &Path) -> BTreeMap<(String, String, String), String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut flows = BTreeMap::new();
+    for line in text.lines() {
+        let data = line.split('#').next().unwrap().trim();
+        if data.is_empty() {
+            continue;
+        }
+        let words: Vec<&str> = data.split_whitespace().collect();
+        let [src, "->", dst, port, verdict] = words[..] else {
+            panic!("unexpected line in {}: {line}", path.display());
+        };
+        if src == dst {
+            continue;
+        }
+        flows.insert(
+            (src.to_string(), dst.to_string(), port.to_string()),
+            verdict.to_string(),
+        );
+    }
+    flows
+}
+
+#[test]
+fn down_of_unknown_sandbox_succeeds() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let output = moat()
+        .args(["sandbox", "down", "--name", "nosuchbox"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+}
+
+#[test]
+fn swap_under_load_resets_nothing() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let image_a = vec![repo().join("testdata/sandbox/swap-a")];
+    let image_b = vec![repo().join("testdata/sandbox/swap-b")];
+    let sandbox = Sandbox::up(&image_a, &[]);
+    let server = sandbox.exec("swap/bulk", &["iperf3", "-s", "-D", "-p", "5201"]);
+    assert!(server.status.success(), "iperf3 server failed to start");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    // Time one swap pair, so the long-lived connections outlast all 100 swaps.
+    let start = std::time::Instant::now();
+    sandbox.apply(&image_b);
+    sandbox.apply(&image_a);
+    let seconds = (start.elapsed().as_secs_f64() * 50.0 * 1.5).ceil() as u64 + 5;
+
+    let bulk = moat()
+        .args([
+            "sandbox",
+            "exec",
+            "--name",
+            &sandbox.name,
+            "swap/client",
+            "--",
+        ])
+        .args([
+            "iperf3",
+            "-c",
+            "10.244.8.11",
+            "-p",
+            "5201",
+            "-P",
+            "4",
+            "-b",
+            "20M",
+        ])
+        .args(["-t", &seconds.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let short = short_connections(&sandbox.name, stop.clone());
+
+    for i in 0..100 {
+        sandbox.apply(if i % 2 == 0 { &image_b } else { &image_a });
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let attempts = short.join().unwrap();
+    let bulk = bulk.wait_with_output().unwrap();
+
+    assert!(attempts > 0, "no short connection ran during the swaps");
+    assert!(
+        bulk.status.success(),
+        "a connection both images allow broke during the swaps: {}{}",
+        String::from_utf8_lossy(&bulk.stdout),
+        String::from_utf8_lossy(&bulk.stderr)
+    );
+    sandbox.finish();
+}
+
+/// Opens connections from the client to flip until `stop`, while images
+/// swap; returns how many ran.
+fn short_connections(
+    name: &str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u32> {
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        let mut attempts = 0;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = moat()
+                .args(["sandbox", "connect", "--name", &name, "swap/client"])
+                .args(["10.244.8.12", "tcp/80", "--timeout-ms", "300"])
+                .output();
+            attempts += 1;
+        }
+        attempts
+    })
+}

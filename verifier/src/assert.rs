@@ -33,13 +33,17 @@ pub enum AssertError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 enum SelectorText {
-    Full {
-        #[serde(rename = "matchLabels", default)]
-        match_labels: BTreeMap<String, String>,
-        #[serde(rename = "matchExpressions", default)]
-        match_expressions: Vec<ExpressionText>,
-    },
     Labels(BTreeMap<String, String>),
+    Full(FullSelectorText),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FullSelectorText {
+    #[serde(rename = "matchLabels", default)]
+    match_labels: BTreeMap<String, String>,
+    #[serde(rename = "matchExpressions", default)]
+    match_expressions: Vec<ExpressionText>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -210,10 +214,7 @@ fn pod_set(end: &EndText) -> Result<PodSet, String> {
 
 fn selector_from(text: &SelectorText) -> Result<LabelSelector, String> {
     let (labels, expressions) = match text {
-        SelectorText::Full {
-            match_labels,
-            match_expressions,
-        } => (match_labels.clone(), match_expressions.clone()),
+        SelectorText::Full(full) => (full.match_labels.clone(), full.match_expressions.clone()),
         SelectorText::Labels(labels) => (labels.clone(), Vec::new()),
     };
     let mut selector =

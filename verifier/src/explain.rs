@@ -298,7 +298,10 @@ fn change_for(
             ))
         }
         Reason::NoRuleMatched { policies } => {
-            let first = *policies.first()?;
+            let with_rules = policies.iter().find(|&&p| {
+                cluster.policies.get(p).is_some_and(|x| x.rules.iter().any(|r| r.direction == direction))
+            });
+            let first = *with_rules.or(policies.first())?;
             let verb = if direction == Direction::Ingress {
                 "from"
             } else {
@@ -313,7 +316,7 @@ fn change_for(
                         .origin
                         .as_ref()
                         .map(|o| o.short()),
-                    how: format!("add a {direction} rule that allows {verb} {flow_text}"),
+                    how: format!("add an {direction} rule that allows {verb} {flow_text}"),
                 },
                 None,
             ))

@@ -1,14 +1,20 @@
 //! One module per `moat` subcommand.
 
 mod check;
+mod ci;
 mod compile;
+mod diff;
 mod eval;
+mod explain;
 mod explain_text;
 mod image;
+mod lint;
 mod matrix;
 mod query;
+mod reach;
 mod sandbox;
 mod sandbox_probe;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -23,6 +29,11 @@ pub enum Command {
     Compile(compile::CompileArgs),
     Image(image::ImageArgs),
     Sandbox(sandbox::SandboxArgs),
+    Lint(lint::LintArgs),
+    Verify(verify::VerifyArgs),
+    Explain(explain::ExplainArgs),
+    Diff(diff::DiffArgs),
+    Reach(reach::ReachArgs),
 }
 
 /// Runs a command and maps its result to the process exit code.
@@ -35,6 +46,11 @@ pub fn run(command: Command) -> ExitCode {
         Command::Compile(args) => compile::run(&args),
         Command::Image(args) => image::run(&args),
         Command::Sandbox(args) => sandbox::run(&args),
+        Command::Lint(args) => lint::run(&args),
+        Command::Verify(args) => verify::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Diff(args) => diff::run(&args),
+        Command::Reach(args) => reach::run(&args),
     };
     ExitCode::from(code)
 }

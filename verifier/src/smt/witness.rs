@@ -27,6 +27,9 @@ pub enum EndWitness {
         /// The labels that selectors read; keys not shown are absent.
         labels: BTreeMap<String, String>,
         ip: Option<Ipv4Addr>,
+        /// Named container ports that rules use, as `name/protocol`, with the
+        /// number the pod declares, or `None` when it does not declare them.
+        named_ports: BTreeMap<String, Option<u16>>,
     },
     Outside {
         ip: Ipv4Addr,
@@ -94,6 +97,15 @@ fn read_end(model: &Model, end: &SymEnd, universe: &Universe, cluster: &Cluster)
         namespace_labels: read_labels(model, &end.namespace_labels, &universe.namespace_keys),
         labels: read_labels(model, &end.labels, &universe.pod_keys),
         ip: has_ip.then_some(ip),
+        named_ports: universe
+            .port_names
+            .iter()
+            .zip(&end.named_ports)
+            .map(|((name, proto), (declared, port))| {
+                let number = boolean(model, declared).then(|| u16::try_from(bv(model, port)).unwrap_or(0));
+                (format!("{name}/{}", proto.lower()), number)
+            })
+            .collect(),
     }
 }
 
@@ -130,11 +142,13 @@ impl fmt::Display for EndWitness {
                 namespace,
                 namespace_labels,
                 labels,
+                named_ports,
                 ..
             } => write!(
                 f,
-                "a new pod {} in namespace {namespace} {}",
+                "a new pod {}{} in namespace {namespace} {}",
                 label_text(labels),
+                ports_text(named_ports),
                 label_text(namespace_labels)
             ),
         }
@@ -157,4 +171,18 @@ impl fmt::Display for Witness {
 fn label_text(labels: &BTreeMap<String, String>) -> String {
     let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     format!("{{{}}}", pairs.join(","))
+}
+
+fn ports_text(ports: &BTreeMap<String, Option<u16>>) -> String {
+    if ports.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = ports
+        .iter()
+        .map(|(name, number)| match number {
+            Some(n) => format!("{name}={n}"),
+            None => format!("{name} undeclared"),
+        })
+        .collect();
+    format!(" with ports [{}]", parts.join(", "))
 }

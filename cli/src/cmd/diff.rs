@@ -1,0 +1,170 @@
+//! `moat diff`: connectivity changes between two versions of the manifests.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::Args;
+use moat_ir::{LoadOptions, Loaded, Settings};
+use moat_verifier::diff::{Change, diff, new_pod_differences};
+use moat_verifier::finding::Finding;
+use moat_verifier::output::Report;
+use moat_verifier::smt::Witness;
+
+use super::ci::{self, Output};
+use crate::common::{EXIT_USAGE, print_diagnostics};
+
+/// List the flow classes whose verdict changes between two versions.
+///
+/// Exits 0 when nothing changes, 1 when something does (with the default
+/// --fail-on note), 2 on input or usage errors.
+#[derive(Args)]
+#[command(after_help = "Example:\n  moat diff policies/shop testdata/diff/shop-v2\n  moat diff --git HEAD~1..HEAD policies/shop")]
+pub struct DiffArgs {
+    /// OLD and NEW manifest paths; with --git, the path inside the repository
+    /// (default: the whole repository).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Compare two git revisions `REV1..REV2` of the repository in the
+    /// current directory instead of two paths.
+    #[arg(long, value_name = "REV1..REV2")]
+    git: Option<String>,
+
+    /// Also search for changes that only pods that do not exist yet would see.
+    #[arg(long)]
+    any_pod: bool,
+
+    /// Whether `ipBlock` peers also match pod IPs.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    ipblock_matches_pods: bool,
+
+    #[command(flatten)]
+    output: Output,
+}
+
+pub fn run(args: &DiffArgs) -> u8 {
+    let options = LoadOptions {
+        settings: Settings { ipblock_matches_pods: args.ipblock_matches_pods },
+        ..LoadOptions::default()
+    };
+    let versions = match &args.git {
+        Some(range) => from_git(range, args.paths.first().map(PathBuf::as_path), &options),
+        None => match args.paths.as_slice() {
+            [old, new] => Ok((load(old, &options), load(new, &options))),
+            _ => Err("give OLD and NEW paths, or --git REV1..REV2".to_string()),
+        },
+    };
+    let (old, new) = match versions {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let (Some(old), Some(new)) = (old, new) else { return EXIT_USAGE };
+    let bar = ci::progress("comparing");
+    let changes = diff(&old.cluster, &new.cluster);
+    let new_pods = if args.any_pod { new_pod_differences(&old.cluster, &new.cluster, 20) } else { Vec::new() };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let findings = changes
+        .iter()
+        .map(|c| Finding::new("connectivity-changed", format!("{} ({} / {})", c.headline(), c.before_because, c.after_because)))
+        .chain(new_pods.iter().map(|w| Finding::new("connectivity-changed", format!("a pod that does not exist yet: {w}"))))
+        .collect();
+    let mut report = Report::new("diff", findings);
+    report.detail = Some(serde_json::json!({ "changes": changes, "new_pods": new_pods }));
+    let mut output = args.output.clone();
+    if output.fail_on.0.is_some_and(|s| s > moat_verifier::finding::Severity::Note) {
+        output.fail_on.0 = Some(moat_verifier::finding::Severity::Note);
+    }
+    output.emit(&report, Some(text(&changes, &new_pods)))
+}
+
+fn load(path: &Path, options: &LoadOptions) -> Option<Loaded> {
+    let loaded = moat_ir::load_paths(&[path.to_path_buf()], options);
+    if loaded.has_errors() {
+        print_diagnostics(&loaded);
+        eprintln!("error: {} error(s) in `{}`", loaded.errors(), path.display());
+        return None;
+    }
+    Some(loaded)
+}
+
+/// Extracts both revisions with `git archive` into temporary directories.
+fn from_git(range: &str, path: Option<&Path>, options: &LoadOptions) -> Result<(Option<Loaded>, Option<Loaded>), String> {
+    let (old_rev, new_rev) = range
+        .split_once("..")
+        .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+        .ok_or_else(|| format!("expected `REV1..REV2`, found `{range}`"))?;
+    let old = Checkout::new(old_rev, path)?;
+    let new = Checkout::new(new_rev, path)?;
+    Ok((load(&old.path(), options), load(&new.path(), options)))
+}
+
+/// One revision extracted into a directory that is removed on drop.
+struct Checkout {
+    dir: PathBuf,
+    inner: PathBuf,
+}
+
+impl Checkout {
+    fn new(rev: &str, path: Option<&Path>) -> Result<Self, String> {
+        let safe: String = rev.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let dir = std::env::temp_dir().join(format!("moat-diff-{}-{safe}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+        let checkout = Self { inner: path.map_or_else(|| dir.clone(), |p| dir.join(p)), dir };
+        let mut archive = Command::new("git");
+        archive.args(["archive", "--format=tar", rev]);
+        if let Some(p) = path {
+            archive.arg("--").arg(p);
+        }
+        let output = archive.output().map_err(|e| format!("cannot run `git archive`: {e}"))?;
+        if !output.status.success() {
+            return Err(format!("`git archive {rev}` failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
+        }
+        let tar = Command::new("tar")
+            .arg("-x")
+            .arg("-C")
+            .arg(&checkout.dir)
+            .stdin(std::process::Stdio::piped())
+            .spawn();
+        let mut tar = tar.map_err(|e| format!("cannot run `tar`: {e}"))?;
+        if let Some(stdin) = tar.stdin.as_mut() {
+            use std::io::Write;
+            stdin.write_all(&output.stdout).map_err(|e| format!("cannot feed `tar`: {e}"))?;
+        }
+        tar.stdin.take();
+        let status = tar.wait().map_err(|e| format!("`tar` failed: {e}"))?;
+        if !status.success() {
+            return Err(format!("`tar -x` of revision `{rev}` failed"));
+        }
+        Ok(checkout)
+    }
+
+    fn path(&self) -> PathBuf {
+        self.inner.clone()
+    }
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(changes: &[Change], new_pods: &[Witness]) -> String {
+    let mut out = String::new();
+    for change in changes {
+        let _ = writeln!(out, "{}", change.headline());
+        let _ = writeln!(out, "    before: {}", change.before_because);
+        let _ = writeln!(out, "    after:  {}", change.after_because);
+    }
+    for witness in new_pods {
+        let _ = writeln!(out, "new pod: {witness}: verdict changes");
+    }
+    let _ = writeln!(out, "{} flow class(es) changed{}", changes.len(), if new_pods.is_empty() { String::new() } else { format!(", {} more for pods that do not exist yet", new_pods.len()) });
+    out
+}

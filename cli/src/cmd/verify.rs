@@ -1,0 +1,105 @@
+//! `moat verify`: prove or refute the assertions of a file.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
+use moat_verifier::assert::{self, Outcome};
+use moat_verifier::finding::Finding;
+use moat_verifier::output::Report;
+use moat_verifier::smt::{Answer, Scope};
+
+use super::ci::{self, Output};
+use crate::common::{EXIT_USAGE, Inputs};
+
+/// Prove assertions about who may talk to whom, or print a counterexample.
+///
+/// Exits 0 when every assertion holds, 1 when one fails, 2 on input or
+/// usage errors. The format of FILE is in docs/assertions.md.
+#[derive(Args)]
+#[command(after_help = "Example:\n  moat verify policies/shop --assert policies/shop/assertions.yaml --any-pod")]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    inputs: Inputs,
+
+    /// YAML file of assertions.
+    #[arg(long = "assert", value_name = "FILE")]
+    assertions: PathBuf,
+
+    /// Also prove each assertion for every pod that could exist, with any
+    /// labels in any namespace, not only for the pods in the input.
+    #[arg(long)]
+    any_pod: bool,
+
+    #[command(flatten)]
+    output: Output,
+}
+
+pub fn run(args: &VerifyArgs) -> u8 {
+    let assertions = match assert::read_file(&args.assertions) {
+        Ok(list) => list,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let loaded = match ci::load(&args.inputs) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let bar = ci::progress("proving");
+    let mut outcomes = Vec::new();
+    for assertion in &assertions {
+        if let Some(bar) = &bar {
+            bar.set_message(format!("proving `{}`", assertion.name));
+        }
+        outcomes.push(assert::check(&loaded.cluster, assertion, args.any_pod));
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let mut report = Report::new("verify", outcomes.iter().filter_map(finding).collect());
+    report.passed = outcomes.iter().filter(|o| o.answer.holds()).map(|o| o.name.clone()).collect();
+    report.detail = serde_json::to_value(&outcomes).ok();
+    args.output.emit(&report, Some(text(&outcomes, &report)))
+}
+
+fn scope_text(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Existing => "for the pods in the input",
+        Scope::AnyPod => "for every pod that could exist",
+    }
+}
+
+fn finding(outcome: &Outcome) -> Option<Finding> {
+    let message = match &outcome.answer {
+        Answer::Holds => return None,
+        Answer::Counterexample(witness) => format!(
+            "assertion `{}` fails {}: counterexample {witness}",
+            outcome.name,
+            scope_text(outcome.scope)
+        ),
+        Answer::Unknown { reason } => {
+            format!("assertion `{}` could not be decided: {reason}", outcome.name)
+        }
+    };
+    Some(Finding::new("assertion-failed", message))
+}
+
+fn text(outcomes: &[Outcome], report: &Report) -> String {
+    let mut out = String::new();
+    for outcome in outcomes {
+        let _ = match &outcome.answer {
+            Answer::Holds => writeln!(out, "ok    {}: holds {}", outcome.name, scope_text(outcome.scope)),
+            Answer::Counterexample(witness) => writeln!(
+                out,
+                "FAIL  {}: counterexample {}\n      {witness}",
+                outcome.name,
+                scope_text(outcome.scope)
+            ),
+            Answer::Unknown { reason } => writeln!(out, "?     {}: unknown ({reason})", outcome.name),
+        };
+    }
+    let _ = writeln!(out, "{} assertion(s): {} hold, {} fail", outcomes.len(), report.passed.len(), report.findings.len());
+    out
+}

@@ -21,15 +21,6 @@ use crate::layout::{
 use crate::swap::read_active;
 use crate::sys;
 
-/// Directory where `load_image` keeps a copy of each loaded image, named by
-/// its content hash, so inspection can name rules, pods and services.
-pub const IMAGE_STORE: &str = "/run/moat/images";
-
-/// The image file stored for a content hash.
-pub fn stored_image_path(hash_hex: &str) -> PathBuf {
-    Path::new(IMAGE_STORE).join(format!("{hash_hex}.moat"))
-}
-
 fn map_err(operation: &'static str, map: &str) -> impl Fn(std::io::Error) -> LoaderError {
     let map = map.to_owned();
     move |source| LoaderError::Map {
@@ -39,13 +30,16 @@ fn map_err(operation: &'static str, map: &str) -> impl Fn(std::io::Error) -> Loa
     }
 }
 
+/// Raw (key, value) records of a map.
+type Records = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Every (key, value) of a hash, LRU or LPM map as raw bytes.
 fn dump(
     map: &MapData,
     name: &str,
     key_size: usize,
     value_size: usize,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, LoaderError> {
+) -> Result<Records, LoaderError> {
     let fd = map.fd().as_fd();
     let keys = sys::map_keys(fd, key_size).map_err(map_err("list keys of", name))?;
     let mut rows = Vec::with_capacity(keys.len());
@@ -313,7 +307,11 @@ fn ct_row(key: CtKey, entry: CtEntry, now: u64) -> CtRow {
         destination: SocketAddrV4::new(key.daddr.into(), u16::from_be_bytes(key.dport)).to_string(),
         kind: if service { "service" } else { "connection" },
         nat,
-        verdict: verdict_name(entry.verdict),
+        verdict: if service {
+            "-"
+        } else {
+            verdict_name(entry.verdict)
+        },
         drop_reason: layout::drop_reason_name(entry.drop_reason),
         rule_id: (entry.rule_id != layout::RULE_NONE && !service).then_some(entry.rule_id),
         generation: entry.generation,

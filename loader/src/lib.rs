@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod inspect;
 pub mod layout;
+pub mod names;
 pub mod objects;
 pub mod sandbox;
 pub mod swap;

@@ -2,6 +2,9 @@
 //! sends real packets through it. Everything lives in namespaces created
 //! here and is removed on drop, also when a test fails.
 
+// A helper that fails must abort the test like the test body would.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
 mod datapath_support;
 
 use std::net::Ipv4Addr;

@@ -1,6 +1,9 @@
 //! BPF_PROG_RUN tests of the datapath programs with crafted packets:
 //! policy, service translation with reverse NAT, and conntrack.
 
+// A helper that fails must abort the test like the test body would.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
 mod datapath_support;
 
 use datapath_support::*;

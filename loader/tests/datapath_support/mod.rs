@@ -2,6 +2,14 @@
 //! packet builder and a compiled test cluster.
 
 #![allow(dead_code)]
+// Test helpers: a failed check must abort the test, and fixed packet
+// offsets are the clearest way to build and read frames.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic
+)]
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

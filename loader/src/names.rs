@@ -1,0 +1,251 @@
+//! Names behind the numbers of the kernel maps: pods, rules and identities,
+//! from the provenance of the loaded image, and flow events decoded with them.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use moat_compiler::Image;
+use moat_compiler::image::format::to_hex;
+use serde::Serialize;
+
+use crate::error::LoaderError;
+use crate::layout::{self, FlowEvent};
+
+/// Directory where loaded images are kept under their content hash, so
+/// `moat monitor` and `moat bpf` can name what the maps number.
+pub const IMAGE_STORE: &str = "/run/moat/images";
+
+/// Path of the stored copy of the image with content hash `hash`.
+pub fn stored_image_path(hash: &[u8; 32]) -> PathBuf {
+    Path::new(IMAGE_STORE).join(format!("{}.moat", to_hex(hash)))
+}
+
+/// Stores `bytes` (an encoded image) under its content hash.
+pub fn store_image(hash: &[u8; 32], bytes: &[u8]) -> Result<PathBuf, LoaderError> {
+    let path = stored_image_path(hash);
+    let fs_error = |operation, source| LoaderError::Fs {
+        operation,
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(IMAGE_STORE).map_err(|e| fs_error("create the directory of", e))?;
+    std::fs::write(&path, bytes).map_err(|e| fs_error("write", e))?;
+    Ok(path)
+}
+
+/// Reads the stored image with content hash `hash`, if there is one.
+pub fn stored_image(hash: &[u8; 32]) -> Option<Image> {
+    let bytes = std::fs::read(stored_image_path(hash)).ok()?;
+    moat_compiler::decode(&bytes).ok()
+}
+
+/// Lookups from map numbers to names; empty when no image is known.
+#[derive(Debug, Default)]
+pub struct Names {
+    image: Option<Image>,
+}
+
+/// The rule that decided a flow, as the manifests name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleName {
+    pub id: u32,
+    /// `namespace/name` of the policy, or the name of a cluster-scoped one.
+    pub policy: String,
+    pub kind: String,
+    pub direction: String,
+    pub action: String,
+    /// `file:line` of the rule in the manifests.
+    pub location: Option<String>,
+}
+
+impl Names {
+    pub fn new(image: Option<Image>) -> Self {
+        Self { image }
+    }
+
+    /// The pod (`namespace/name`) with address `ip`.
+    pub fn pod(&self, ip: Ipv4Addr) -> Option<String> {
+        let image = self.image.as_ref()?;
+        image
+            .provenance
+            .endpoints
+            .iter()
+            .find(|e| e.ip == IpAddr::V4(ip))
+            .map(|e| format!("{}/{}", e.namespace, e.pod))
+    }
+
+    /// The address of pod `namespace/name`. A workload name such as
+    /// `default/web-server` also matches when exactly one pod is named
+    /// after it (`default/web-server-0`).
+    pub fn pod_ip(&self, pod: &str) -> Option<Ipv4Addr> {
+        let image = self.image.as_ref()?;
+        let (namespace, name) = pod.split_once('/')?;
+        let endpoints = &image.provenance.endpoints;
+        let in_namespace = || endpoints.iter().filter(|e| e.namespace == namespace);
+        let exact = in_namespace().find(|e| e.pod == name);
+        let prefix = format!("{name}-");
+        let mut by_workload = in_namespace().filter(|e| e.pod.starts_with(&prefix));
+        let found = match exact {
+            Some(e) => Some(e),
+            None => match (by_workload.next(), by_workload.next()) {
+                (Some(e), None) => Some(e),
+                _ => None,
+            },
+        };
+        match found?.ip {
+            IpAddr::V4(ip) => Some(ip),
+            IpAddr::V6(_) => None,
+        }
+    }
+
+    pub fn rule(&self, id: u32) -> Option<RuleName> {
+        let image = self.image.as_ref()?;
+        let rule = image.provenance.rules.get(id as usize)?;
+        let policy = match &rule.namespace {
+            Some(ns) => format!("{ns}/{}", rule.name),
+            None => rule.name.clone(),
+        };
+        Some(RuleName {
+            id,
+            policy,
+            kind: rule.policy_kind.clone(),
+            direction: rule.direction.clone(),
+            action: rule.action.clone(),
+            location: rule.location.clone(),
+        })
+    }
+
+    /// Labels of an identity, joined by commas, or its number.
+    pub fn identity(&self, id: u32) -> String {
+        let found = self
+            .image
+            .as_ref()
+            .and_then(|image| image.provenance.identities.iter().find(|i| i.id == id));
+        match (id, found) {
+            (_, Some(info)) if !info.labels.is_empty() => info.labels.join(","),
+            (_, Some(info)) => info.kind.clone(),
+            (1, None) => "host".to_owned(),
+            _ => id.to_string(),
+        }
+    }
+
+    /// The service (`namespace/name`) with id `id`.
+    pub fn service(&self, id: u32) -> Option<String> {
+        let image = self.image.as_ref()?;
+        let svc = image.provenance.services.iter().find(|s| s.id == id)?;
+        Some(format!("{}/{}", svc.namespace, svc.name))
+    }
+}
+
+/// A flow event with addresses, pods and the deciding rule spelled out.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    pub timestamp_ns: u64,
+    pub verdict: &'static str,
+    pub drop_reason: Option<&'static str>,
+    pub protocol: &'static str,
+    pub source: String,
+    pub destination: String,
+    pub source_pod: Option<String>,
+    pub destination_pod: Option<String>,
+    /// ClusterIP:port the client addressed, for service flows.
+    pub service: Option<String>,
+    pub source_identity: String,
+    pub destination_identity: String,
+    pub rule: Option<RuleName>,
+    pub generation: u32,
+    pub hook: &'static str,
+    pub new: bool,
+    pub rejudged: bool,
+    pub reply: bool,
+    #[serde(skip)]
+    pub event: FlowEvent,
+}
+
+pub fn protocol_name(protocol: u8) -> &'static str {
+    match protocol {
+        1 => "icmp",
+        6 => "tcp",
+        17 => "udp",
+        132 => "sctp",
+        _ => "other",
+    }
+}
+
+/// Decodes an event for display.
+pub fn describe(event: &FlowEvent, names: &Names) -> EventView {
+    let saddr = Ipv4Addr::from(event.saddr);
+    let daddr = Ipv4Addr::from(event.daddr);
+    let sport = u16::from_be_bytes(event.sport);
+    let dport = u16::from_be_bytes(event.dport);
+    let flag = |bit: u8| event.flags & bit != 0;
+    EventView {
+        timestamp_ns: event.timestamp_ns,
+        verdict: crate::inspect::verdict_name(event.verdict),
+        drop_reason: (event.drop_reason != 0).then(|| layout::drop_reason_name(event.drop_reason)),
+        protocol: protocol_name(event.protocol),
+        source: format!("{saddr}:{sport}"),
+        destination: format!("{daddr}:{dport}"),
+        source_pod: names.pod(saddr),
+        destination_pod: names.pod(daddr),
+        service: flag(layout::EVENT_F_SERVICE).then(|| {
+            format!(
+                "{}:{}",
+                Ipv4Addr::from(event.service_addr),
+                u16::from_be_bytes(event.service_port)
+            )
+        }),
+        source_identity: names.identity(event.src_identity),
+        destination_identity: names.identity(event.dst_identity),
+        rule: (event.rule_id != layout::RULE_NONE)
+            .then(|| names.rule(event.rule_id))
+            .flatten(),
+        generation: event.generation,
+        hook: if event.hook == layout::HOOK_TO_POD {
+            "to-pod"
+        } else {
+            "from-pod"
+        },
+        new: flag(layout::EVENT_F_NEW),
+        rejudged: flag(layout::EVENT_F_REJUDGED),
+        reply: flag(layout::EVENT_F_REPLY),
+        event: *event,
+    }
+}
+
+impl EventView {
+    /// One line for `moat monitor`.
+    pub fn line(&self) -> String {
+        let end = |addr: &str, pod: &Option<String>| match pod {
+            Some(pod) => format!("{pod} ({addr})"),
+            None => addr.to_owned(),
+        };
+        let mut line = format!(
+            "{} {} {} -> {}",
+            self.verdict.to_uppercase(),
+            self.protocol,
+            end(&self.source, &self.source_pod),
+            end(&self.destination, &self.destination_pod)
+        );
+        if let Some(service) = &self.service {
+            line.push_str(&format!(" via service {service}"));
+        }
+        if let Some(reason) = self.drop_reason {
+            line.push_str(&format!(" reason {reason}"));
+        }
+        if let Some(rule) = &self.rule {
+            line.push_str(&format!(
+                " by {} {} ({})",
+                rule.kind, rule.policy, rule.action
+            ));
+            if let Some(location) = &rule.location {
+                line.push_str(&format!(" at {location}"));
+            }
+        }
+        line.push_str(&format!(" gen {}", self.generation));
+        if self.rejudged {
+            line.push_str(" (re-judged)");
+        }
+        line
+    }
+}

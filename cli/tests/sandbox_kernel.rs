@@ -14,6 +14,10 @@ mod sandbox_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use sandbox_support::{Sandbox, kernel_or_skip, moat, repo};
 
@@ -42,6 +46,9 @@ fn demo_welcome_page_then_isolated() {
     );
 
     sandbox.apply(&[repo().join("policies/demo-isolated")]);
+    let events_path = std::env::temp_dir().join(format!("{}-events.json", sandbox.name));
+    let mut monitor = sandbox.monitor(&events_path);
+    std::thread::sleep(Duration::from_millis(300));
     let blocked = sandbox.exec(
         "default/client-0",
         &["timeout", "3", "busybox", "wget", "-q", "-O", "-", &url],
@@ -53,6 +60,23 @@ fn demo_welcome_page_then_isolated() {
     assert!(
         blocked.stdout.is_empty(),
         "isolated request returned a body"
+    );
+
+    std::thread::sleep(Duration::from_millis(300));
+    monitor.kill().unwrap();
+    monitor.wait().unwrap();
+    let events = std::fs::read_to_string(&events_path).unwrap();
+    std::fs::remove_file(&events_path).unwrap();
+    let drop = events
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|event| event["verdict"] == "dropped")
+        .unwrap_or_else(|| panic!("no drop event: {events}"));
+    assert_eq!(drop["rule"]["policy"], "default/web-server-frontend-only");
+    let location = drop["rule"]["location"].as_str().unwrap();
+    assert!(
+        location.contains("isolate-web-server.yaml:"),
+        "location: {location}"
     );
 
     sandbox.finish();
@@ -260,7 +284,7 @@ fn down_of_unknown_sandbox_succeeds() {
 }
 
 #[test]
-fn swap_under_load_resets_nothing() {
+fn swap_under_load_keeps_verdicts() {
     if !kernel_or_skip() {
         return;
     }
@@ -269,14 +293,18 @@ fn swap_under_load_resets_nothing() {
     let sandbox = Sandbox::up(&image_a, &[]);
     let server = sandbox.exec("swap/bulk", &["iperf3", "-s", "-D", "-p", "5201"]);
     assert!(server.status.success(), "iperf3 server failed to start");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(300));
 
-    // Time one swap pair, so the long-lived connections outlast all 100 swaps.
-    let start = std::time::Instant::now();
-    sandbox.apply(&image_b);
-    sandbox.apply(&image_a);
+    // Generation 1 is the image of `up`; each apply reports its own.
+    let mut allows_flip: BTreeMap<u64, bool> = BTreeMap::from([(1, true)]);
+    let start = Instant::now();
+    allows_flip.insert(sandbox.apply(&image_b), false);
+    allows_flip.insert(sandbox.apply(&image_a), true);
+    // Long enough for the bulk connections to outlast all 100 swaps.
     let seconds = (start.elapsed().as_secs_f64() * 50.0 * 1.5).ceil() as u64 + 5;
 
+    let events_path = std::env::temp_dir().join(format!("{}-events.json", sandbox.name));
+    let mut monitor = sandbox.monitor(&events_path);
     let bulk = moat()
         .args([
             "sandbox",
@@ -298,19 +326,27 @@ fn swap_under_load_resets_nothing() {
             "20M",
         ])
         .args(["-t", &seconds.to_string()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let short = short_connections(&sandbox.name, stop.clone());
 
     for i in 0..100 {
-        sandbox.apply(if i % 2 == 0 { &image_b } else { &image_a });
+        let (image, allows) = if i % 2 == 0 {
+            (&image_b, false)
+        } else {
+            (&image_a, true)
+        };
+        allows_flip.insert(sandbox.apply(image), allows);
     }
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    stop.store(true, Ordering::SeqCst);
     let attempts = short.join().unwrap();
     let bulk = bulk.wait_with_output().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    monitor.kill().unwrap();
+    monitor.wait().unwrap();
 
     assert!(attempts > 0, "no short connection ran during the swaps");
     assert!(
@@ -319,19 +355,46 @@ fn swap_under_load_resets_nothing() {
         String::from_utf8_lossy(&bulk.stdout),
         String::from_utf8_lossy(&bulk.stderr)
     );
+    let events = std::fs::read_to_string(&events_path).unwrap();
+    std::fs::remove_file(&events_path).unwrap();
+    check_swap_events(&events, &allows_flip);
     sandbox.finish();
+}
+
+/// Checks every event of the client's flows against the image of the
+/// generation it carries: flip is allowed by image A only, bulk by both.
+fn check_swap_events(events: &str, allows_flip: &BTreeMap<u64, bool>) {
+    let mut judged = BTreeMap::from([(true, 0), (false, 0)]);
+    for line in events.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        if event["source_pod"] != "swap/client" || event["reply"] == true {
+            continue;
+        }
+        let generation = event["generation"].as_u64().unwrap();
+        let forwarded = event["verdict"] == "forwarded";
+        let expected = match event["destination_pod"].as_str() {
+            Some("swap/flip") => allows_flip[&generation],
+            Some("swap/bulk") => true,
+            _ => continue,
+        };
+        assert_eq!(
+            forwarded, expected,
+            "event of generation {generation}: {line}"
+        );
+        *judged.get_mut(&expected).unwrap() += 1;
+    }
+    eprintln!("swap events checked: {judged:?} (allowed: true)");
+    assert!(judged[&true] > 0, "no allowed flow produced an event");
+    assert!(judged[&false] > 0, "no denied flow produced an event");
 }
 
 /// Opens connections from the client to flip until `stop`, while images
 /// swap; returns how many ran.
-fn short_connections(
-    name: &str,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> std::thread::JoinHandle<u32> {
+fn short_connections(name: &str, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u32> {
     let name = name.to_string();
     std::thread::spawn(move || {
         let mut attempts = 0;
-        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        while !stop.load(Ordering::SeqCst) {
             let _ = moat()
                 .args(["sandbox", "connect", "--name", &name, "swap/client"])
                 .args(["10.244.8.12", "tcp/80", "--timeout-ms", "300"])

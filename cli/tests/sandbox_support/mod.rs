@@ -131,17 +131,34 @@ impl Sandbox {
         String::from_utf8_lossy(&output.stdout).trim().to_string()
     }
 
-    pub fn apply(&self, manifests: &[PathBuf]) {
+    /// Runs `moat sandbox apply` and returns the datapath generation it reports.
+    pub fn apply(&self, manifests: &[PathBuf]) -> u64 {
         let output = moat()
             .args(["sandbox", "apply", "--name", &self.name])
             .args(manifests)
             .output()
             .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             output.status.success(),
             "apply failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+        let (_, rest) = stdout.split_once("datapath generation ").unwrap();
+        let number: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        number.parse().unwrap()
+    }
+
+    /// Starts `moat monitor -o json` on this sandbox's datapath, writing to `path`.
+    pub fn monitor(&self, path: &Path) -> std::process::Child {
+        let file = std::fs::File::create(path).unwrap();
+        let pins = format!("/sys/fs/bpf/moat-{}", self.name);
+        moat()
+            .args(["monitor", "-o", "json", "--pin-dir", &pins])
+            .stdout(file)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
     }
 
     /// Probes every pod pair on `ports` and returns the kernel's verdict per

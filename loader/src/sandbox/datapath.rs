@@ -11,6 +11,7 @@ use super::netns;
 use super::state::{DatapathMode, State};
 use super::topology::GATEWAY;
 use crate::datapath::{Datapath, EndpointLink, remove_pin_dir};
+use crate::names::store_image;
 use crate::swap::LoadReport;
 
 /// Maglev table size of every service (prime). A size that stays the same
@@ -88,6 +89,9 @@ fn load(datapath: &Datapath, state: &State, cluster: &Cluster) -> Result<LoadRep
     let report = datapath
         .load_image(&image)
         .map_err(|e| datapath_error("load the image", e))?;
+    if let Err(e) = store_image(&image.header.content_hash, &bytes) {
+        tracing::warn!(error = %e, "failed to store the image for `moat monitor`");
+    }
     Ok(report)
 }
 

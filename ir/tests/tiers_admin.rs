@@ -256,3 +256,21 @@ fn rule_sections_name_the_manifest_field() {
     assert_eq!(policy.key(), "deny-b");
     assert_eq!(policy.rule_section(&policy.rules[0]), "ingress");
 }
+
+#[test]
+fn equal_priorities_in_other_directions_are_quiet() {
+    let egress = "  egress:\n  - {action: Deny, to: [{namespaces: {}}]}\n";
+    let loaded = load(&(anp("ingress-only", 10, DENY_FROM_B) + &anp("egress-only", 10, egress)));
+    assert!(loaded.diagnostics.is_empty());
+}
+
+#[test]
+fn named_port_rejects_network_peers() {
+    let rules = "  egress:
+  - action: Deny
+    to: [{networks: [10.0.0.0/8]}]
+    ports: [{namedPort: http}]
+";
+    let loaded = load_any(&anp("named-net", 10, rules));
+    assert_eq!(codes(&loaded), ["moat::named-port-without-pods"]);
+}

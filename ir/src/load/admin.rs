@@ -265,6 +265,9 @@ fn rule(
 ) -> Option<Rule> {
     let action = action(flavour, spec.action.as_deref(), node, out);
     check_rule_name(spec.name.as_deref(), node, out);
+    if direction == Direction::Egress {
+        check_named_port_peers(spec, node, out);
+    }
     let (field, list) = match direction {
         Direction::Ingress => ("from", spec.from.as_deref()),
         Direction::Egress => ("to", spec.to.as_deref()),
@@ -319,6 +322,34 @@ fn action(
     None
 }
 
+/// Rejects a named port in a rule with a `networks`, `nodes` or `domainNames`
+/// peer, as the API server does: those peers have no container ports to name.
+fn check_named_port_peers(spec: &RuleSpec, node: &Node, out: &mut Vec<Diagnostic>) {
+    let by_address = spec
+        .to
+        .iter()
+        .flatten()
+        .any(|p| p.networks.is_some() || p.nodes.is_some() || p.domain_names.is_some());
+    let named = spec.ports.iter().flatten().any(|p| p.named_port.is_some())
+        || spec
+            .protocols
+            .iter()
+            .flatten()
+            .any(|p| p.destination_named_port.is_some());
+    if !(by_address && named) {
+        return;
+    }
+    out.push(
+        Diagnostic::error(
+            "moat::named-port-without-pods",
+            "a named port cannot be used with a `networks`, `nodes` or `domainNames` peer",
+        )
+        .at(Some(node.origin.clone()))
+        .with_label("named port and address peer")
+        .with_help("those peers have no container ports to name: use a port number, or move the pod peers to a rule of their own"),
+    );
+}
+
 /// Upstream limits a rule's `name` to 100 characters.
 fn check_rule_name(name: Option<&str>, node: &Node, out: &mut Vec<Diagnostic>) {
     let Some(name) = name.filter(|n| n.chars().count() > 100) else {
@@ -359,6 +390,9 @@ pub fn warn_equal_priorities(loaded: &mut Loaded) {
             if first.tier != second.tier || first.priority != second.priority {
                 continue;
             }
+            if !share_direction(first, second) {
+                continue;
+            }
             let shared = cluster.pods.iter().find(|pod| {
                 subject_selects(cluster, first, pod) && subject_selects(cluster, second, pod)
             });
@@ -373,6 +407,14 @@ pub fn warn_equal_priorities(loaded: &mut Loaded) {
         }
     }
     loaded.diagnostics.extend(found);
+}
+
+/// Whether both policies have rules in one direction, where their order matters.
+fn share_direction(first: &Policy, second: &Policy) -> bool {
+    let has = |p: &Policy, d: Direction| p.rules.iter().any(|r| r.direction == d);
+    [Direction::Ingress, Direction::Egress]
+        .into_iter()
+        .any(|d| has(first, d) && has(second, d))
 }
 
 fn equal_priority(first: &Policy, second: &Policy, pod: Option<String>) -> Diagnostic {

@@ -19,6 +19,7 @@
 #define MOAT_MAP_CT "moat_ct"
 #define MOAT_MAP_LINKS "moat_links"
 #define MOAT_MAP_EVENTS "moat_events"
+#define MOAT_MAP_EVENT_STATS "moat_event_stats"
 #define MOAT_MAP_EP_STATS "moat_ep_stats"
 #define MOAT_MAP_RULE_STATS "moat_rule_stats"
 #define MOAT_MAP_DROP_STATS "moat_drop_stats"
@@ -61,7 +62,7 @@ enum moat_drop_reason {
 	MOAT_DROP_NAT_FAILED = -8,	/* packet rewrite failed */
 	MOAT_DROP_SCTP_PORT_NAT = -9,	/* SCTP port change needs a CRC32c */
 	MOAT_DROP_SPOOFED_SOURCE = -10,	/* source address of another pod */
-	MOAT_DROP_REDIRECT_FAILED = -11,	/* no route to the destination veth */
+	MOAT_DROP_REDIRECT_FAILED = -11,	/* the redirect helper failed */
 	MOAT_DROP_IMAGE_INCOMPLETE = -12,	/* an image table is missing */
 	MOAT_DROP_CT_FAILED = -13,	/* conntrack entry not created */
 };
@@ -188,6 +189,11 @@ struct moat_flow_event {
 
 #define MOAT_HOOK_FROM_POD 1	/* tcx ingress of the host-side veth */
 #define MOAT_HOOK_TO_POD 2	/* tcx egress of the host-side veth */
+
+/*
+ * event_stats: BPF_MAP_TYPE_PERCPU_ARRAY of __u64: events sent (index 0)
+ * and events lost because the ring buffer was full (index 1).
+ */
 
 /* ep_stats: BPF_MAP_TYPE_PERCPU_HASH keyed by endpoint_id (__u32). */
 struct moat_ep_counters {

@@ -11,6 +11,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_events SEC(".maps");
 
+/* Events sent (index 0) and lost to a full ring buffer (index 1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_event_stats SEC(".maps");
+
 /*
  * Decides whether a packet of a known connection sends an event: always
  * for a new or re-judged verdict (`changed`), and for drops at most once
@@ -29,7 +38,14 @@ static __always_inline int event_due(struct moat_ct_entry *e, int changed,
 /* Copies `ev` into the ring buffer; a full buffer loses the event. */
 static __always_inline void event_send(const struct moat_flow_event *ev)
 {
-	bpf_ringbuf_output(&moat_events, (void *)ev, sizeof(*ev), 0);
+	__u32 index = 0;
+	__u64 *count;
+
+	if (bpf_ringbuf_output(&moat_events, (void *)ev, sizeof(*ev), 0) < 0)
+		index = 1;
+	count = bpf_map_lookup_elem(&moat_event_stats, &index);
+	if (count)
+		*count += 1;
 }
 
 #endif /* MOAT_EVENTS_H */

@@ -287,16 +287,22 @@ static __always_inline int forward(struct __sk_buff *skb,
 				   const struct packet *p)
 {
 	struct moat_link *link;
+	int ret;
 
 	if (p->hook != MOAT_HOOK_FROM_POD)
 		return TC_ACT_OK;
 	link = link_of(p->f.daddr);
-	if (link && link->ifindex && (link->flags & MOAT_LINK_F_MAC))
-		return redirect_to(skb, link);
-	set_mark_bits(skb, MOAT_MARK_MASK, MOAT_MARK_JUDGED);
-	if (link && link->ifindex && !(link->flags & MOAT_LINK_F_HOST))
-		return redirect_to(skb, link);
-	return TC_ACT_OK;
+	if (!link || !link->ifindex || (link->flags & MOAT_LINK_F_HOST)) {
+		set_mark_bits(skb, MOAT_MARK_MASK, MOAT_MARK_JUDGED);
+		return TC_ACT_OK;
+	}
+	/* A peer redirect skips the to-pod hook, so it needs no mark. */
+	if (!(link->flags & MOAT_LINK_F_MAC))
+		set_mark_bits(skb, MOAT_MARK_MASK, MOAT_MARK_JUDGED);
+	ret = redirect_to(skb, link);
+	if (ret == TC_ACT_SHOT)
+		count_drop(MOAT_DROP_REDIRECT_FAILED, p->len);
+	return ret;
 }
 
 /* Runs the whole datapath for one packet seen by `hook`. */

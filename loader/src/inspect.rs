@@ -458,9 +458,12 @@ pub struct Status {
     pub image_hash: String,
     pub attachments: Vec<Attachment>,
     pub maps: Vec<MapFill>,
+    /// Packets forwarded, counted once per local endpoint they leave or enter.
     pub forwarded_packets: u64,
     pub dropped_packets: u64,
     pub drops: Vec<DropCount>,
+    pub events_sent: u64,
+    pub events_lost: u64,
     pub features: Vec<Feature>,
 }
 
@@ -555,6 +558,7 @@ pub fn status(pin_dir: &Path) -> Result<Status, LoaderError> {
 
     let endpoints = endpoint_counters(pin_dir)?;
     let drops = drop_counters(pin_dir)?;
+    let (events_sent, events_lost) = event_counters(pin_dir)?;
     Ok(Status {
         pin_dir: pin_dir.to_path_buf(),
         generation: active.generation,
@@ -573,8 +577,23 @@ pub fn status(pin_dir: &Path) -> Result<Status, LoaderError> {
                 bytes: c.bytes,
             })
             .collect(),
+        events_sent,
+        events_lost,
         features: features(),
     })
+}
+
+/// Events sent to and lost by the ring buffer, summed over CPUs.
+pub fn event_counters(pin_dir: &Path) -> Result<(u64, u64), LoaderError> {
+    let map = open_map(pin_dir, names::EVENT_STATS)?;
+    let mut totals = [0u64; 2];
+    for (index, total) in (0u32..).zip(totals.iter_mut()) {
+        let mut raw = vec![0u8; 8 * possible_cpus()];
+        sys::map_lookup(map.fd().as_fd(), &index.to_ne_bytes(), &mut raw)
+            .map_err(map_err("read", names::EVENT_STATS))?;
+        *total = percpu_sum(&raw, |t: &mut u64, v| *t += v);
+    }
+    Ok((totals[0], totals[1]))
 }
 
 /// Kernel features the datapath relies on, probed without side effects.

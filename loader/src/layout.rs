@@ -11,6 +11,7 @@ pub mod names {
     pub const CT: &str = "moat_ct";
     pub const LINKS: &str = "moat_links";
     pub const EVENTS: &str = "moat_events";
+    pub const EVENT_STATS: &str = "moat_event_stats";
     pub const EP_STATS: &str = "moat_ep_stats";
     pub const RULE_STATS: &str = "moat_rule_stats";
     pub const DROP_STATS: &str = "moat_drop_stats";

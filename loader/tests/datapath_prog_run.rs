@@ -2,7 +2,12 @@
 //! policy, service translation with reverse NAT, and conntrack.
 
 // A helper that fails must abort the test like the test body would.
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod datapath_support;
 
@@ -315,4 +320,72 @@ fn no_image_drops() {
         run.retval, TC_ACT_SHOT,
         "without an image the datapath fails closed"
     );
+}
+
+#[test]
+fn to_pod_applies_ingress_policy() {
+    if !kernel_available("to_pod_applies_ingress_policy") {
+        return;
+    }
+    let pin = PinDir::new();
+    let dp = datapath(&pin);
+    dp.load_image(&image(ALLOW_CLIENT, 1)).expect("image loads");
+
+    let outside = packet((OUTSIDE, 40000), (WEB, 80), PROTO_TCP, TCP_SYN);
+    let run = dp.test_run(Hook::ToPod, &outside, None).expect("run");
+    assert_eq!(
+        run.retval, TC_ACT_SHOT,
+        "outside -> web is not in web's ingress rules"
+    );
+
+    let outside_to_client = packet((OUTSIDE, 40000), (CLIENT, 80), PROTO_TCP, TCP_SYN);
+    let run = dp
+        .test_run(Hook::ToPod, &outside_to_client, None)
+        .expect("run");
+    assert_eq!(run.retval, TC_ACT_OK, "client is not isolated");
+}
+
+#[test]
+fn to_pod_skips_judged_packets() {
+    if !kernel_available("to_pod_skips_judged_packets") {
+        return;
+    }
+    let pin = PinDir::new();
+    let dp = datapath(&pin);
+    dp.load_image(&image(ALLOW_CLIENT, 1)).expect("image loads");
+
+    // struct __sk_buff with mark (offset 8) set to MOAT_MARK_JUDGED.
+    let mut ctx = vec![0u8; moat_loader::sys::SK_BUFF_SIZE];
+    ctx[8..12].copy_from_slice(&0x4d4f_0000u32.to_ne_bytes());
+    let denied = packet((OTHER, 40000), (WEB, 80), PROTO_TCP, TCP_SYN);
+    let run = dp.test_run(Hook::ToPod, &denied, Some(&ctx)).expect("run");
+    assert_eq!(run.retval, TC_ACT_OK, "from-pod already judged this packet");
+    let mark = u32::from_ne_bytes(run.context[8..12].try_into().expect("mark"));
+    assert_eq!(
+        mark, 0,
+        "the mark is cleared before the pod sees the packet"
+    );
+
+    let run = dp.test_run(Hook::ToPod, &denied, None).expect("run");
+    assert_eq!(run.retval, TC_ACT_SHOT, "without the mark it is judged");
+}
+
+#[test]
+fn event_counters_count_sent_events() {
+    if !kernel_available("event_counters_count_sent_events") {
+        return;
+    }
+    let pin = PinDir::new();
+    let dp = datapath(&pin);
+    dp.load_image(&image(ALLOW_CLIENT, 1)).expect("image loads");
+    for port in [40000, 40001, 40002] {
+        let pkt = packet((CLIENT, port), (WEB, 80), PROTO_TCP, TCP_SYN);
+        dp.test_run(Hook::FromPod, &pkt, None).expect("run");
+    }
+    let (sent, lost) = moat_loader::inspect::event_counters(&pin.0).expect("event counters");
+    assert_eq!(sent, 3, "one event per new connection");
+    assert_eq!(lost, 0);
+    let status = moat_loader::inspect::status(&pin.0).expect("status");
+    assert_eq!(status.events_sent, 3);
+    assert_eq!(status.generation, 1);
 }

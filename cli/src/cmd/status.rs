@@ -50,11 +50,18 @@ pub fn run(args: &StatusArgs) -> u8 {
             map.map, map.entries, map.capacity
         );
     }
-    println!("forwarded:      {} packets", status.forwarded_packets);
+    println!(
+        "forwarded:      {} packets (per local endpoint)",
+        status.forwarded_packets
+    );
     println!("dropped:        {} packets", status.dropped_packets);
     for drop in &status.drops {
         println!("  {:<18} {} packets", drop.reason, drop.packets);
     }
+    println!(
+        "events:         {} sent, {} lost to a full ring buffer",
+        status.events_sent, status.events_lost
+    );
     let features: Vec<String> = status
         .features
         .iter()

@@ -300,3 +300,65 @@ fn service_disagreement(backends: &[(Option<String>, bool)], outcome: &Outcome) 
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backends() -> Vec<(Option<String>, bool)> {
+        vec![
+            (Some("x/a".to_string()), true),
+            (Some("x/b".to_string()), false),
+        ]
+    }
+
+    fn connected(peer: &str) -> Outcome {
+        Outcome::Connected {
+            peer: Some(peer.to_string()),
+        }
+    }
+
+    #[test]
+    fn service_answer_from_allowed_backend_agrees() {
+        assert_eq!(service_disagreement(&backends(), &connected("x/a")), None);
+    }
+
+    #[test]
+    fn service_answer_from_denied_backend_disagrees() {
+        let note = service_disagreement(&backends(), &connected("x/b"));
+        assert!(note.unwrap().contains("policy denies"));
+    }
+
+    #[test]
+    fn service_answer_from_stranger_disagrees() {
+        let note = service_disagreement(&backends(), &connected("y/z"));
+        assert!(note.unwrap().contains("not a backend"));
+    }
+
+    #[test]
+    fn service_timeout_agrees_when_some_backend_denies() {
+        assert_eq!(service_disagreement(&backends(), &Outcome::Timeout), None);
+        let all_allow = vec![(Some("x/a".to_string()), true)];
+        assert!(service_disagreement(&all_allow, &Outcome::Timeout).is_some());
+        assert_eq!(service_disagreement(&[], &Outcome::Timeout), None);
+    }
+
+    #[test]
+    fn prediction_words() {
+        assert_eq!(Prediction::Direct { allowed: true }.word(), "allow");
+        assert_eq!(
+            Prediction::Service {
+                backends: backends()
+            }
+            .word(),
+            "mixed"
+        );
+        assert_eq!(
+            Prediction::Service {
+                backends: Vec::new()
+            }
+            .word(),
+            "deny"
+        );
+    }
+}

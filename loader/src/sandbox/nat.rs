@@ -108,3 +108,37 @@ pub fn install(state: &State) -> Result<(), SandboxError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::state::{L4Port, ServicePortNode};
+    use moat_ir::Protocol;
+
+    #[test]
+    fn ruleset_translates_and_hairpins() {
+        let services = vec![ServiceNode {
+            key: "x/web".to_string(),
+            cluster_ip: Ipv4Addr::new(10, 96, 0, 10),
+            ports: vec![ServicePortNode {
+                port: L4Port {
+                    protocol: Protocol::Tcp,
+                    port: 80,
+                },
+                backends: vec![
+                    (Ipv4Addr::new(10, 0, 0, 1), 8080),
+                    (Ipv4Addr::new(10, 0, 0, 2), 8080),
+                ],
+            }],
+        }];
+        let text = ruleset(&services);
+        assert!(text.starts_with("table ip moat {}\ndelete table ip moat\n"));
+        assert!(text.contains(
+            "ip daddr 10.96.0.10 tcp dport 80 dnat ip addr . port to numgen random mod 2 \
+             map { 0 : 10.0.0.1 . 8080, 1 : 10.0.0.2 . 8080 }"
+        ));
+        assert!(
+            text.contains("ct status dnat ip saddr 10.0.0.2 ip daddr 10.0.0.2 snat to 169.254.1.1")
+        );
+    }
+}

@@ -545,3 +545,129 @@ pub fn teardown(name: &str) -> Result<(), SandboxError> {
     }
     first_error.map_or(Ok(()), Err)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moat_ir::{LoadOptions, load_str};
+
+    const CLUSTER: &str = "
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, labels: {app: a}}
+spec:
+  containers:
+  - name: web
+    image: docker.io/library/nginx:1.27@sha256:abc
+    ports: [{containerPort: 80}, {containerPort: 53, protocol: UDP}]
+status: {podIP: 10.1.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: x}
+spec:
+  containers: [{name: c, image: busybox, ports: [{containerPort: 81}]}]
+status: {podIP: 10.1.0.1}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: p, namespace: x}
+spec:
+  podSelector: {}
+  egress:
+  - to: [{ipBlock: {cidr: 0.0.0.0/0, except: [10.0.0.0/8]}}]
+";
+
+    fn options() -> PlanOptions {
+        PlanOptions {
+            name: "unit".to_string(),
+            datapath: DatapathMode::None,
+            manifests: Vec::new(),
+            load: LoadSettings {
+                pod_cidr: "10.244.0.0/16".parse().unwrap(),
+                service_cidr: "10.96.0.0/12".parse().unwrap(),
+                ipblock_matches_pods: true,
+            },
+            extra_outside: Vec::new(),
+        }
+    }
+
+    fn planned() -> Plan {
+        let loaded = load_str("unit.yaml", CLUSTER, &LoadOptions::default());
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        plan(&loaded.cluster, &options()).unwrap()
+    }
+
+    #[test]
+    fn plan_names_namespaces_and_veths() {
+        let state = planned().state;
+        assert_eq!(state.node_ns, "moat-unit-node");
+        assert_eq!(state.outside.netns, "moat-unit-out");
+        assert_eq!(state.pods[0].netns, "moat-unit-p0");
+        assert_eq!(state.pods[1].host_veth, "lxc1");
+        assert_eq!(state.pods[0].host_mac, "02:6d:6f:01:00:00");
+        assert_eq!(state.pods[1].pod_mac, "02:6d:6f:02:00:01");
+    }
+
+    #[test]
+    fn plan_splits_nginx_and_responder_ports() {
+        let state = planned().state;
+        let a = &state.pods[0];
+        assert_eq!(a.nginx_ports, vec![80]);
+        assert_eq!(a.responder_ports.len(), 1);
+        assert_eq!(a.responder_ports[0].protocol, Protocol::Udp);
+        let b = &state.pods[1];
+        assert!(b.nginx_ports.is_empty());
+        assert_eq!(b.responder_ports[0].port, 81);
+    }
+
+    #[test]
+    fn plan_moves_shared_address() {
+        let plan = planned();
+        assert_eq!(plan.state.pods[0].ip, Ipv4Addr::new(10, 1, 0, 1));
+        assert_eq!(plan.state.pods[1].ip, Ipv4Addr::new(10, 244, 255, 254));
+        assert!(
+            plan.skipped.iter().any(|s| s.contains("shares 10.1.0.1")),
+            "{:?}",
+            plan.skipped
+        );
+    }
+
+    #[test]
+    fn outside_addresses_cover_block_and_hole() {
+        let state = planned().state;
+        assert!(
+            state
+                .outside
+                .addresses
+                .contains(&Ipv4Addr::new(10, 0, 0, 1))
+        );
+        assert!(
+            state
+                .outside
+                .addresses
+                .contains(&Ipv4Addr::new(203, 0, 113, 10))
+        );
+        assert!(state.outside.addresses.iter().all(|a| usable_outside(*a)));
+    }
+
+    #[test]
+    fn nginx_image_names() {
+        assert!(is_nginx("nginx"));
+        assert!(is_nginx("nginx:1.27"));
+        assert!(is_nginx("registry.example:5000/library/nginx:1.27"));
+        assert!(is_nginx("nginxinc/nginx-unprivileged:stable"));
+        assert!(!is_nginx("busybox:1.36"));
+        assert!(!is_nginx("example/nginxish"));
+    }
+
+    #[test]
+    fn sandbox_names_checked() {
+        assert!(check_name("moat").is_ok());
+        assert!(check_name("t12345x0").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name("a-b").is_err());
+        assert!(check_name("Upper").is_err());
+        assert!(check_name("thirteenchars").is_err());
+    }
+}

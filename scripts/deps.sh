@@ -2,7 +2,7 @@
 # Installs the Debian packages moat's build, tests and sandbox use, when missing.
 set -euo pipefail
 
-packages=(clang llvm libbpf-dev bpftool libz3-dev iproute2 nginx-light busybox iperf3 iptables graphviz)
+packages=(clang llvm libbpf-dev bpftool libz3-dev iproute2 nginx-light busybox iperf3 iptables nftables graphviz)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -201,6 +201,11 @@ impl LineIndex {
         if origin.offset < end || end == 0 {
             return origin;
         }
+        self.last_char(file, end)
+    }
+
+    /// The origin of the last character before the byte offset `end` (> 0).
+    fn last_char(&self, file: &Arc<SourceFile>, end: usize) -> Origin {
         let last = file.text.get(..end).and_then(|t| t.chars().last());
         let offset = end - last.map_or(0, char::len_utf8);
         let line = self.starts.partition_point(|&start| start <= offset);
@@ -213,10 +218,19 @@ impl LineIndex {
             .text
             .get(line_start..offset)
             .map_or(0, |t| t.chars().count());
-        self.origin(file, line, col, 1)
+        Origin {
+            file: Arc::clone(file),
+            line: line.max(1),
+            column: col + 1,
+            offset,
+            len: last.map_or(0, char::len_utf8),
+        }
     }
 
     /// `line` is 1-based and `col` 0-based in characters, as saphyr reports them.
+    ///
+    /// A position at the end of the text (an empty value on the last line)
+    /// becomes the last character, so that every span lies inside the text.
     fn origin(&self, file: &Arc<SourceFile>, line: usize, col: usize, len: usize) -> Origin {
         let line_start = self
             .starts
@@ -226,13 +240,16 @@ impl LineIndex {
         let rest = file.text.get(line_start..).unwrap_or("");
         let byte_col: usize = rest.chars().take(col).map(char::len_utf8).sum();
         let offset = line_start + byte_col;
+        if offset >= file.text.len() && !file.text.is_empty() {
+            return self.last_char(file, file.text.len());
+        }
         let available = file.text.len().saturating_sub(offset);
         Origin {
             file: Arc::clone(file),
             line: line.max(1),
             column: col + 1,
             offset,
-            len: len.min(available.max(1)),
+            len: len.min(available),
         }
     }
 }

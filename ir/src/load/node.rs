@@ -65,6 +65,15 @@ fn parse_part(
     text: &str,
     line_offset: usize,
 ) -> Result<Vec<Node>, SyntaxError> {
+    if let Some(mark) = super::depth::too_deep(text) {
+        return Err(SyntaxError {
+            message: format!(
+                "collections nest deeper than {} levels",
+                super::depth::MAX_DEPTH
+            ),
+            origin: index.origin(file, mark.line() + line_offset, mark.col(), 1),
+        });
+    }
     let docs = MarkedYaml::load_from_str(text).map_err(|e| {
         let mark = e.marker();
         let origin = index.origin(file, mark.line() + line_offset, mark.col(), 1);

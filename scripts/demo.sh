@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The moat demo, end to end: a sandbox node with nginx behind a ClusterIP
-# and a busybox client. The client fetches the welcome page; then a policy
-# that isolates the web server is applied without restarting anything, the
-# same request fails, and the event stream names the policy that dropped it.
+# and a busybox client. The client fetches the welcome page. Then a policy
+# that isolates the web server is applied without restarting anything, so
+# the same request fails, and the event stream names the policy that
+# dropped it.
 # Everything lives in network namespaces that the sandbox removes on exit.
 # Needs root.
 set -euo pipefail

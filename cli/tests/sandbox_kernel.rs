@@ -214,7 +214,7 @@ fn udp_backends(manifests: &Path, ports: &[u16]) -> BTreeMap<u16, String> {
     backends
 }
 
-/// Every NetworkPolicy-only conformance case: directories with an
+/// Lists every NetworkPolicy-only conformance case: directories with an
 /// `expected.txt` whose policies are all NetworkPolicies.
 fn conformance_cases() -> Vec<PathBuf> {
     let root = repo().join("testdata/conformance");

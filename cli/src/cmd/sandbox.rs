@@ -64,7 +64,7 @@ struct UpArgs {
     #[command(flatten)]
     name: NameArg,
 
-    /// What enforces policy between the pods.
+    /// Enforcement between the pods: the eBPF datapath, or none.
     #[arg(long, value_enum, default_value = "ebpf")]
     datapath: Datapath,
 

@@ -28,8 +28,8 @@ pub fn moat() -> Command {
     Command::new(env!("CARGO_BIN_EXE_moat"))
 }
 
-/// Whether the kernel tests can run; with `CI=true` a missing kernel is a
-/// failure, elsewhere a printed skip.
+/// Returns whether the kernel tests can run. With `CI=true` a missing
+/// kernel fails the test; elsewhere the test prints why it skips.
 pub fn kernel_or_skip() -> bool {
     let reason = kernel_unavailable();
     let Some(reason) = reason else {

@@ -66,13 +66,13 @@ pub struct Observation {
     pub predicted: &'static str,
     pub outcome: Outcome,
     pub agrees: bool,
-    /// Why the observation disagrees, when it does.
+    /// Reason for a disagreement, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
 impl Observation {
-    /// The flow in `moat eval`'s format with the kernel's verdict.
+    /// Formats the flow as `moat eval` does, with the kernel's verdict.
     pub fn flow_line(&self) -> String {
         format!(
             "{} -> {} {}/{} {}",
@@ -262,7 +262,7 @@ pub fn judge(flows: &[ProbeFlow], outcomes: &[Outcome]) -> Vec<Observation> {
         .collect()
 }
 
-/// Why an outcome contradicts the prediction, or `None` when it matches.
+/// Explains why an outcome contradicts the prediction; `None` when it matches.
 fn disagreement(flow: &ProbeFlow, outcome: &Outcome) -> Option<String> {
     if let Outcome::Failed { error } = outcome {
         return Some(format!("probe failed: {error}"));

@@ -13,7 +13,7 @@ use super::SandboxError;
 use super::state::{DatapathMode, ServiceNode, State};
 use super::topology::GATEWAY;
 
-/// The nftables ruleset that translates every ClusterIP port of `services`.
+/// Renders the nftables ruleset that translates every ClusterIP port of `services`.
 ///
 /// The table is created empty and deleted first, so loading the ruleset
 /// replaces an older one in one transaction.
@@ -49,9 +49,10 @@ pub fn ruleset(services: &[ServiceNode]) -> String {
     text
 }
 
-/// A backend that reaches itself through its own ClusterIP would receive a
-/// packet from its own address, which its kernel drops as a martian; such
-/// packets get the gateway as source, as kube-proxy's masquerade does.
+/// Renders the source NAT for hairpin traffic. A backend that reaches itself
+/// through its own ClusterIP would receive a packet from its own address,
+/// which its kernel drops as a martian. So such packets get the gateway as
+/// source, as kube-proxy's masquerade does.
 fn hairpin_chain(services: &[ServiceNode]) -> String {
     let backends: BTreeSet<Ipv4Addr> = services
         .iter()

@@ -8,15 +8,15 @@ use std::process::{Command, Output, Stdio};
 
 use super::SandboxError;
 
-/// Where `ip netns` keeps the bind mounts that name namespaces.
+/// Directory of the bind mounts that `ip netns` uses to name namespaces.
 pub const NETNS_DIR: &str = "/run/netns";
 
-/// The bind-mount path of a named namespace.
+/// Returns the bind-mount path of a named namespace.
 pub fn path(name: &str) -> PathBuf {
     PathBuf::from(NETNS_DIR).join(name)
 }
 
-/// Whether a namespace with this name exists.
+/// Returns whether a namespace with this name exists.
 pub fn exists(name: &str) -> bool {
     path(name).exists()
 }
@@ -81,7 +81,7 @@ pub fn delete(name: &str) -> Result<(), SandboxError> {
 /// Sends SIGKILL to every process whose network namespace is `name`.
 ///
 /// Only processes that the sandbox started run in its namespaces, because
-/// nothing else knows their names.
+/// nothing else uses their names.
 pub fn kill_processes(name: &str) {
     let Ok(output) = ip(&["netns", "pids", name]) else {
         return;
@@ -144,7 +144,7 @@ where
     })?
 }
 
-/// A command line that runs `program args...` inside the namespace `name`.
+/// Builds a command line that runs `program args...` inside the namespace `name`.
 pub fn exec_command(name: &str, program: &str, args: &[String]) -> Command {
     let mut command = Command::new("ip");
     command.args(["netns", "exec", name, program]).args(args);

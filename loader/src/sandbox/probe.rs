@@ -30,7 +30,7 @@ pub struct Attempt {
     pub port: u16,
 }
 
-/// What the kernel did with an attempt.
+/// Result of an attempt, as the kernel decided it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "lowercase")]
 pub enum Outcome {
@@ -47,7 +47,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Whether the packet reached the destination.
+    /// Returns whether the packet reached the destination.
     pub fn reached(&self) -> bool {
         matches!(
             self,
@@ -219,7 +219,7 @@ impl Engine {
     }
 }
 
-/// A start value for SCTP initiate tags, so two probe runs use different tags.
+/// Picks a start value for SCTP initiate tags, so two probe runs use different tags.
 fn seed() -> u32 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use super::SandboxError;
 
-/// Where every sandbox keeps its directory.
+/// Parent directory of every sandbox's directory.
 pub const RUN_DIR: &str = "/run/moat";
 
 const STATE_FILE: &str = "state.json";
 
-/// How the node namespace forwards and filters traffic.
+/// Forwarding and filtering in the node namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DatapathMode {
@@ -108,7 +108,7 @@ pub struct State {
 }
 
 impl State {
-    /// The directory of the sandbox called `name`.
+    /// Returns the directory of the sandbox called `name`.
     pub fn dir_of(name: &str) -> PathBuf {
         Path::new(RUN_DIR).join(name)
     }
@@ -117,7 +117,7 @@ impl State {
         Self::dir_of(&self.name)
     }
 
-    /// Every namespace of the sandbox, the node namespace first.
+    /// Lists every namespace of the sandbox, the node namespace first.
     pub fn namespaces(&self) -> Vec<String> {
         let mut names = vec![self.node_ns.clone(), self.outside.netns.clone()];
         names.extend(self.pods.iter().map(|p| p.netns.clone()));

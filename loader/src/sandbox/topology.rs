@@ -214,7 +214,7 @@ fn pod_node(pod: &Pod, ip: Ipv4Addr, index: usize, prefix: &str) -> PodNode {
     }
 }
 
-/// Whether a container image is nginx, whatever its registry and tag.
+/// Returns whether a container image is nginx, whatever its registry and tag.
 pub fn is_nginx(image: &str) -> bool {
     let without_digest = image.split('@').next().unwrap_or(image);
     let repository = without_digest.rsplit('/').next().unwrap_or(without_digest);
@@ -222,7 +222,7 @@ pub fn is_nginx(image: &str) -> bool {
     name == "nginx" || name.starts_with("nginx-")
 }
 
-/// A locally administered MAC: `02:6d:6f:<role>:<index high>:<index low>`.
+/// Builds a locally administered MAC: `02:6d:6f:<role>:<index high>:<index low>`.
 fn mac(role: u8, index: usize) -> String {
     let [high, low] = u16::try_from(index).unwrap_or(u16::MAX).to_be_bytes();
     format!("02:6d:6f:{role:02x}:{high:02x}:{low:02x}")
@@ -316,7 +316,7 @@ fn representative(
         .find(|ip| usable(ip))
 }
 
-/// Whether an address can be put on an interface and routed.
+/// Returns whether an address can be put on an interface and routed.
 fn usable_outside(ip: Ipv4Addr) -> bool {
     let first = ip.octets().first().copied().unwrap_or(0);
     !(ip.is_unspecified()

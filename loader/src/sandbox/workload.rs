@@ -166,7 +166,7 @@ fn start_nginx(pod: &PodNode, dir: &Path) -> Result<u32, SandboxError> {
     Ok(pid)
 }
 
-/// The nginx configuration of one pod: every path inside `dir`.
+/// Renders the nginx configuration of one pod, with every path inside `dir`.
 fn nginx_config(dir: &Path, ports: &[u16]) -> String {
     let (root, index) = NGINX_ROOTS
         .iter()
@@ -186,7 +186,7 @@ fn nginx_config(dir: &Path, ports: &[u16]) -> String {
     )
 }
 
-/// Whether something accepts TCP connections on `127.0.0.1:port` in `ns`.
+/// Returns whether something accepts TCP connections on `127.0.0.1:port` in `ns`.
 fn tcp_listening(ns: &str, port: u16) -> bool {
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     netns::in_netns(ns, move || {
@@ -213,7 +213,7 @@ fn wait_until(
     Ok(())
 }
 
-/// The directory that holds a pod's configuration and logs.
+/// Returns the directory that contains a pod's configuration and logs.
 pub fn pod_dir(state: &State, pod: &PodNode) -> PathBuf {
     state.dir().join("pods").join(pod_dir_name(pod))
 }

@@ -1,5 +1,13 @@
 //! The `moat` binary end to end: exit codes, stdin handling and every output format.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code fails loudly on broken fixtures"
+)]
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

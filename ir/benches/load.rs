@@ -1,6 +1,14 @@
 //! Loading and checking a large generated cluster: 10,000 pods, 500
 //! namespaces and 2,000 NetworkPolicies in one YAML text.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code fails loudly on broken fixtures"
+)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -3,6 +3,14 @@
 //! The rendered reports are snapshots, so a change in wording or layout shows
 //! up in review.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code fails loudly on broken fixtures"
+)]
+
 use std::path::PathBuf;
 
 use miette::{GraphicalReportHandler, GraphicalTheme};

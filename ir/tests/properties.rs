@@ -1,5 +1,13 @@
 //! Property tests: port-set algebra against a bitset model, and label-selector matching.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code fails loudly on broken fixtures"
+)]
+
 use moat_ir::Protocol;
 use moat_ir::model::Labels;
 use moat_ir::portset::PortSet;

@@ -1,6 +1,14 @@
 //! One test per semantic rule of the model, each a small cluster and the
 //! verdicts the reference evaluator must give.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code fails loudly on broken fixtures"
+)]
+
 use moat_ir::service::{ServiceOutcome, service_verdict};
 use moat_ir::{Cluster, Flow, FlowEnd, LoadOptions, Loaded, Settings, load_str, verdict};
 

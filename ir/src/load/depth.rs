@@ -6,8 +6,8 @@
 
 use saphyr_parser::{Event, Marker, Parser};
 
-/// The deepest nesting of collections that moat loads. Kubernetes objects
-/// nest about a dozen levels deep.
+/// The deepest nesting of collections that moat loads, far above what
+/// Kubernetes objects need.
 pub const MAX_DEPTH: usize = 100;
 
 /// Where `text` first nests deeper than [`MAX_DEPTH`], or `None` when it does not.

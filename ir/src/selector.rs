@@ -103,10 +103,10 @@ pub fn validate_label_key(key: &str) -> Result<(), String> {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
     };
-    if let Some(prefix) = prefix {
-        if prefix.is_empty() || prefix.len() > 253 || !is_dns_subdomain(prefix) {
-            return Err(format!("prefix `{prefix}` is not a valid DNS subdomain"));
-        }
+    if let Some(prefix) = prefix
+        && (prefix.is_empty() || prefix.len() > 253 || !is_dns_subdomain(prefix))
+    {
+        return Err(format!("prefix `{prefix}` is not a valid DNS subdomain"));
     }
     if name.is_empty() {
         return Err("name part must not be empty".to_string());

@@ -6,6 +6,10 @@ use super::node::{Node, PathStep};
 use crate::diag::Diagnostic;
 
 /// Deserialises `node` as `T`; on failure, points at the offending field.
+#[expect(
+    clippy::result_large_err,
+    reason = "called once per object; the diagnostic is the useful result"
+)]
 pub fn from_node<T: DeserializeOwned>(node: &Node, kind: &str) -> Result<T, Diagnostic> {
     let value = node.to_json();
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {

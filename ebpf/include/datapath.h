@@ -28,8 +28,8 @@
  * Capacity of each image table, per generation. The loader rejects an
  * image with more records than these before it changes any map. The
  * array tables (backends, maglev) are allocated at the image's size, up
- * to these bounds; the hash and LPM tables allocate entries on demand
- * (LPM) or preallocate their capacity (hash).
+ * to these bounds. LPM tables allocate entries on demand, and hash tables
+ * preallocate their capacity.
  */
 #define MOAT_CAP_ENDPOINTS 16384
 #define MOAT_CAP_IPCACHE 65536
@@ -73,8 +73,8 @@ enum moat_drop_reason {
 
 /*
  * active: BPF_MAP_TYPE_HASH (no prealloc), key 0. Every image table exists
- * twice (slot 0 and 1, inner maps of an ARRAY_OF_MAPS); a packet reads
- * this entry once and uses one slot for every lookup. The loader fills
+ * twice, as slots 0 and 1 of an ARRAY_OF_MAPS. A packet reads this entry
+ * once and uses one slot for every lookup. The loader fills
  * the inactive slot, then writes this entry in one update.
  */
 struct moat_active {

@@ -280,8 +280,8 @@ static __always_inline int check_source(const struct packet *p)
 
 /*
  * Hands a forwarded packet on. The from-pod hook sends it straight to a
- * local destination pod; packets that go through the node's stack carry
- * MOAT_MARK_JUDGED so the to-pod hook does not judge them twice.
+ * local destination pod. Packets that reach the to-pod hook of another
+ * veth carry MOAT_MARK_JUDGED, so that hook does not judge them twice.
  */
 static __always_inline int forward(struct __sk_buff *skb,
 				   const struct packet *p)

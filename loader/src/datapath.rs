@@ -18,10 +18,10 @@ use crate::sys::{self, NetnsGuard, TestRun};
 /// Default pin directory of `moat load`.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/moat";
 
-/// Where BPF filesystems are mounted.
+/// Mount point of the BPF filesystem.
 const BPFFS_ROOT: &str = "/sys/fs/bpf";
 
-/// Directory under the pin directory that holds one pin per attachment.
+/// Directory under the pin directory with one pin per attachment.
 const LINKS_DIR: &str = "links";
 
 /// A pod's host-side veth to attach the datapath to.
@@ -184,7 +184,7 @@ impl Datapath {
         list_attachments(&self.pin_dir)
     }
 
-    /// Detaches the programs from every veth and forgets every endpoint link.
+    /// Detaches the programs from every veth and removes every endpoint link.
     pub fn detach_all(&mut self) -> Result<(), LoaderError> {
         detach_all(&self.pin_dir)
     }

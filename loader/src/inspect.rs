@@ -33,7 +33,7 @@ fn map_err(operation: &'static str, map: &str) -> impl Fn(std::io::Error) -> Loa
 /// Raw (key, value) records of a map.
 type Records = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// Every (key, value) of a hash, LRU or LPM map as raw bytes.
+/// Reads every (key, value) of a hash, LRU or LPM map as raw bytes.
 fn dump(
     map: &MapData,
     name: &str,

@@ -79,7 +79,7 @@ pub const DROP_REASONS: &[(i32, &str)] = &[
     (-13, "ct-failed"),
 ];
 
-/// The name of a drop reason, or `unknown` for a value this build lacks.
+/// Returns the name of a drop reason, or `unknown` for a value this build lacks.
 pub fn drop_reason_name(reason: i32) -> &'static str {
     DROP_REASONS
         .iter()
@@ -199,7 +199,7 @@ unsafe impl aya::Pod for EndpointCounters {}
 // SAFETY: as above.
 unsafe impl aya::Pod for Counter {}
 
-/// The bytes of a plain value, as the kernel stores it.
+/// Returns the bytes of a plain value, as the kernel stores it.
 pub fn bytes_of<T: aya::Pod>(value: &T) -> &[u8] {
     // SAFETY: `T: Pod` has no padding and no invalid bit patterns, and the
     // slice borrows `value` for its whole size.

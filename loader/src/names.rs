@@ -63,7 +63,7 @@ impl Names {
         Self { image }
     }
 
-    /// The pod (`namespace/name`) with address `ip`.
+    /// Returns the pod (`namespace/name`) with address `ip`.
     pub fn pod(&self, ip: Ipv4Addr) -> Option<String> {
         let image = self.image.as_ref()?;
         image
@@ -74,7 +74,7 @@ impl Names {
             .map(|e| format!("{}/{}", e.namespace, e.pod))
     }
 
-    /// The address of pod `namespace/name`. A workload name such as
+    /// Returns the address of pod `namespace/name`. A workload name such as
     /// `default/web-server` also matches when exactly one pod is named
     /// after it (`default/web-server-0`).
     pub fn pod_ip(&self, pod: &str) -> Option<Ipv4Addr> {
@@ -129,7 +129,7 @@ impl Names {
         }
     }
 
-    /// The service (`namespace/name`) with id `id`.
+    /// Returns the service (`namespace/name`) with id `id`.
     pub fn service(&self, id: u32) -> Option<String> {
         let image = self.image.as_ref()?;
         let svc = image.provenance.services.iter().find(|s| s.id == id)?;
@@ -214,7 +214,7 @@ pub fn describe(event: &FlowEvent, names: &Names) -> EventView {
 }
 
 impl EventView {
-    /// One line for `moat monitor`.
+    /// Formats the event as one line for `moat monitor`.
     pub fn line(&self) -> String {
         let end = |addr: &str, pod: &Option<String>| match pod {
             Some(pod) => format!("{pod} ({addr})"),

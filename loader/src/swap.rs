@@ -77,7 +77,7 @@ impl Table {
     }
 }
 
-/// What a successful load installed.
+/// Result of a successful load: the new generation, slot and table fill.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadReport {
     /// Swap counter of the datapath after this load.

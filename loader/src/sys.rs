@@ -54,7 +54,7 @@ struct TestRunAttr {
 
 fn bpf<T>(command: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
     // SAFETY: `attr` is a live, initialised `#[repr(C)]` prefix of
-    // `union bpf_attr` and the size passed is its exact size; the kernel
+    // `union bpf_attr`, and the size passed is its exact size. The kernel
     // reads and writes only within that size.
     let ret = unsafe {
         libc::syscall(
@@ -117,7 +117,7 @@ pub fn map_keys(fd: BorrowedFd<'_>, key_size: usize) -> io::Result<Vec<Vec<u8>>>
         let mut next = vec![0u8; key_size];
         let mut attr = MapElemAttr {
             map_fd: fd.as_raw_fd() as u32,
-            // A null key asks for the first key.
+            // With a null key the kernel returns the first key.
             key: keys.last().map_or(0, |k| k.as_ptr() as u64),
             value: next.as_mut_ptr() as u64,
             ..Default::default()
@@ -208,7 +208,7 @@ pub fn link_detach_pinned(pin: &Path) -> io::Result<()> {
     bpf(BPF_LINK_DETACH, &mut attr).map(|_| ())
 }
 
-/// Whether `path` is on a BPF filesystem.
+/// Returns whether `path` is on a BPF filesystem.
 pub fn is_bpffs(path: &Path) -> bool {
     let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else {
         return false;

@@ -75,7 +75,7 @@ fn tcx_programs(netns: &Netns, hook: TcAttachType) -> Vec<String> {
 
 const NODE_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 254);
 
-/// A node namespace with veth `h0` whose peer `p0` sits in a pod namespace
+/// Creates a node namespace with veth `h0` whose peer `p0` sits in a pod namespace
 /// with address 10.0.0.1 (the test cluster's `client`).
 fn node_and_pod(tag: &str) -> (Netns, Netns) {
     let node = Netns::new(&format!("{tag}-node"));

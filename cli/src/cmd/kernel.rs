@@ -8,7 +8,7 @@ use moat_loader::names::{self, Names};
 
 use crate::common::{EXIT_FAILURE, EXIT_USAGE};
 
-/// Where the datapath is pinned.
+/// Pin directory argument of the datapath commands.
 #[derive(Args, Clone)]
 pub struct PinDirArg {
     /// Pin directory of the datapath's programs and maps (a sandbox uses

@@ -158,7 +158,7 @@ pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
 pub const PROTO_SCTP: u8 = 132;
 
-/// An Ethernet + IPv4 + L4 packet with valid checksums.
+/// Builds an Ethernet + IPv4 + L4 packet with valid checksums.
 pub fn packet(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), protocol: u8, tcp_flags: u8) -> Vec<u8> {
     let l4 = match protocol {
         PROTO_TCP => {
@@ -232,6 +232,8 @@ pub fn checksum(data: &[u8]) -> u16 {
     fold(sum16(data, 0))
 }
 
+/// Sums the L4 segment with its IPv4 pseudo header; 0 means valid when the
+/// segment already holds its checksum.
 fn l4_checksum(ip: &[u8], l4: &[u8]) -> u16 {
     let mut pseudo = Vec::new();
     pseudo.extend_from_slice(&ip[12..20]);
@@ -263,20 +265,11 @@ pub fn tuple(frame: &[u8]) -> Tuple {
     }
 }
 
-/// Whether the IPv4 header and TCP/UDP checksums of `frame` verify.
+/// Returns whether the IPv4 header and TCP/UDP checksums of `frame` verify.
 pub fn checksums_valid(frame: &[u8]) -> bool {
     let ip = &frame[14..34];
     let l4 = &frame[34..];
-    checksum(ip) == 0 && (ip[9] != PROTO_TCP && ip[9] != PROTO_UDP || l4_verify(ip, l4))
-}
-
-fn l4_verify(ip: &[u8], l4: &[u8]) -> bool {
-    let mut pseudo = Vec::new();
-    pseudo.extend_from_slice(&ip[12..20]);
-    pseudo.push(0);
-    pseudo.push(ip[9]);
-    pseudo.extend_from_slice(&(l4.len() as u16).to_be_bytes());
-    fold(sum16(l4, sum16(&pseudo, 0))) == 0
+    checksum(ip) == 0 && (ip[9] != PROTO_TCP && ip[9] != PROTO_UDP || l4_checksum(ip, l4) == 0)
 }
 
 pub const TC_ACT_OK: u32 = 0;

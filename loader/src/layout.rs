@@ -3,6 +3,8 @@
 //! The tests at the end check every size and field offset against the C
 //! layout, so the two never drift apart silently.
 
+use std::net::Ipv4Addr;
+
 use serde::Serialize;
 
 /// Map names, as `datapath.h` and `moat_maps.h` define them.
@@ -198,6 +200,35 @@ unsafe impl aya::Pod for FlowEvent {}
 unsafe impl aya::Pod for EndpointCounters {}
 // SAFETY: as above.
 unsafe impl aya::Pod for Counter {}
+
+/// Computes the flow hash that indexes Maglev tables, exactly as
+/// `flow_hash()` in `ebpf/lib/lb.h` does: the Linux kernel's
+/// `jhash_3words(a, b, c, initval)` with a = source address, b =
+/// destination address, c = source port << 16 | destination port (all in
+/// host byte order) and initval = protocol.
+pub fn flow_hash(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), protocol: u8) -> u32 {
+    let init = 0xdead_beef_u32
+        .wrapping_add(3 << 2)
+        .wrapping_add(u32::from(protocol));
+    let mut a = u32::from(src.0).wrapping_add(init);
+    let mut b = u32::from(dst.0).wrapping_add(init);
+    let mut c = ((u32::from(src.1) << 16) | u32::from(dst.1)).wrapping_add(init);
+
+    c ^= b;
+    c = c.wrapping_sub(b.rotate_left(14));
+    a ^= c;
+    a = a.wrapping_sub(c.rotate_left(11));
+    b ^= a;
+    b = b.wrapping_sub(a.rotate_left(25));
+    c ^= b;
+    c = c.wrapping_sub(b.rotate_left(16));
+    a ^= c;
+    a = a.wrapping_sub(c.rotate_left(4));
+    b ^= a;
+    b = b.wrapping_sub(a.rotate_left(14));
+    c ^= b;
+    c.wrapping_sub(b.rotate_left(24))
+}
 
 /// Returns the bytes of a plain value, as the kernel stores it.
 pub fn bytes_of<T: aya::Pod>(value: &T) -> &[u8] {

@@ -120,7 +120,17 @@ spec:
 
 /// Compiles the test pods plus `policies` into an image.
 pub fn image(policies: &str, generation: u64) -> Image {
-    let text = format!("{PODS}{policies}");
+    compile(
+        &format!("{PODS}{policies}"),
+        CompileOptions {
+            generation,
+            ..CompileOptions::default()
+        },
+    )
+}
+
+/// Compiles manifests with the given options.
+pub fn compile(text: &str, options: CompileOptions) -> Image {
     let loaded = moat_ir::load_str("test.yaml", &text, &moat_ir::LoadOptions::default());
     assert!(
         !loaded
@@ -130,18 +140,19 @@ pub fn image(policies: &str, generation: u64) -> Image {
         "test manifests do not load: {:?}",
         loaded.diagnostics
     );
-    let options = CompileOptions {
-        generation,
-        ..CompileOptions::default()
-    };
     moat_compiler::compile(&loaded.cluster, &options).expect("test cluster compiles")
 }
 
 /// Opens a datapath in `pin` and records every test pod as living behind
 /// the loopback device, which is where BPF_PROG_RUN runs packets.
 pub fn datapath(pin: &PinDir) -> Datapath {
+    datapath_with(pin, &[CLIENT, WEB, OTHER])
+}
+
+/// Like [`datapath`] for the pods at `ips`.
+pub fn datapath_with(pin: &PinDir, ips: &[Ipv4Addr]) -> Datapath {
     let dp = Datapath::open_or_create(&pin.0).expect("datapath loads");
-    for ip in [CLIENT, WEB, OTHER] {
+    for &ip in ips {
         let link = moat_loader::layout::Link {
             ifindex: 1,
             ..Default::default()

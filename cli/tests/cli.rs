@@ -244,6 +244,22 @@ fn eval_refuses_invalid_manifests() {
     assert!(stderr(&out).contains("moat::invalid-cidr"));
 }
 
+#[test]
+fn shop_checks_clean() {
+    let out = moat(&["check", "--deny-warnings", "policies/shop"], "");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert!(stdout(&out).ends_with("0 errors, 0 warnings\n"));
+}
+
+#[test]
+fn shop_flows_match_expectations() {
+    let flows = std::fs::read_to_string(root().join("policies/shop/flows.txt")).unwrap();
+    let out = moat(&["eval", "policies/shop"], &flows);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), flows);
+}
+
 const QUERY: &[&str] = &[
     "query",
     "policies/demo-isolated",

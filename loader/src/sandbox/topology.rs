@@ -309,7 +309,11 @@ fn representative(
     } else {
         Ipv4Addr::from(u32::from(net.network()).saturating_add(1))
     };
-    std::iter::once(first)
+    // The last host address stands in for blocks whose first address is
+    // unusable, such as 0.0.0.0/4.
+    let last = Ipv4Addr::from(u32::from(net.broadcast()).saturating_sub(1));
+    [first, last]
+        .into_iter()
         .chain(SAMPLE_ADDRESSES)
         .filter(|ip| net.contains(ip))
         .filter(|ip| !except.iter().any(|e| e.contains(&IpAddr::V4(*ip))))

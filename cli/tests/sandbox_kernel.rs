@@ -404,3 +404,27 @@ fn short_connections(name: &str, stop: Arc<AtomicBool>) -> std::thread::JoinHand
         attempts
     })
 }
+
+#[test]
+fn outside_flows_follow_ip_blocks() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let sandbox = Sandbox::up(&[repo().join("testdata/sandbox/outside")], &[]);
+    let output = moat()
+        .args(["sandbox", "probe", "--name", &sandbox.name, "-o", "flows"])
+        .output()
+        .unwrap();
+    let flows = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "kernel and evaluator disagree:\n{flows}");
+    let expected = [
+        "edge/app -> ip:198.51.100.1 tcp/80 deny",
+        "edge/app -> ip:203.0.113.1 tcp/80 allow",
+        "edge/app -> ip:203.0.113.129 tcp/80 deny",
+        "ip:198.51.100.1 -> edge/app tcp/8080 allow",
+        "ip:203.0.113.1 -> edge/app tcp/8080 deny",
+        "ip:203.0.113.129 -> edge/app tcp/8080 deny",
+    ];
+    assert_eq!(flows.lines().collect::<Vec<_>>(), expected);
+    sandbox.finish();
+}

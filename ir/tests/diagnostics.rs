@@ -32,6 +32,7 @@ const CASES: &[(&str, &[Expected])] = &[
     ("missing-kind", &[("moat::missing-field", Error, 6, 1)]),
     ("missing-name", &[("moat::missing-field", Error, 6, 1)]),
     ("wrong-field-type", &[("moat::wrong-type", Error, 15, 7)]),
+    ("name-not-a-string", &[("moat::wrong-type", Error, 9, 9)]),
     ("unknown-field", &[("moat::unknown-field", Error, 12, 3)]),
     (
         "selector-in-without-values",

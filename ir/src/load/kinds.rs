@@ -89,6 +89,11 @@ impl Builder {
     }
 
     fn header(&mut self, doc: &Node) -> Option<Header> {
+        let mistyped = non_string_header_fields(doc);
+        if !mistyped.is_empty() {
+            self.loaded.diagnostics.extend(mistyped);
+            return None;
+        }
         let mut missing = Vec::new();
         let api_version = doc.get("apiVersion").and_then(Node::as_str);
         let kind = doc.get("kind").and_then(Node::as_str);
@@ -364,6 +369,31 @@ impl Builder {
     pub fn finish(self) -> Loaded {
         super::finish::finish(self)
     }
+}
+
+/// A diagnostic for each of `apiVersion`, `kind` and `metadata.name` that is
+/// present but not a string, such as `name: 5`.
+fn non_string_header_fields(doc: &Node) -> Vec<Diagnostic> {
+    let metadata = doc.get("metadata");
+    let fields = [
+        ("apiVersion", doc.get("apiVersion")),
+        ("kind", doc.get("kind")),
+        ("metadata.name", metadata.and_then(|m| m.get("name"))),
+    ];
+    fields
+        .into_iter()
+        .filter_map(|(path, node)| Some((path, node?)))
+        .filter(|(_, node)| node.as_str().is_none() && !node.is_null())
+        .map(|(path, node)| {
+            Diagnostic::error(
+                "moat::wrong-type",
+                format!("`{path}` must be a string, found {}", node.type_name()),
+            )
+            .at(Some(node.origin.clone()))
+            .with_label("not a string")
+            .with_help("quote the value, for example `name: \"5\"`")
+        })
+        .collect()
 }
 
 fn qualified(header: &Header) -> String {

@@ -416,7 +416,10 @@ fn outside_flows_follow_ip_blocks() {
         .output()
         .unwrap();
     let flows = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "kernel and evaluator disagree:\n{flows}");
+    assert!(
+        output.status.success(),
+        "kernel and evaluator disagree:\n{flows}"
+    );
     let expected = [
         "edge/app -> ip:198.51.100.1 tcp/80 deny",
         "edge/app -> ip:203.0.113.1 tcp/80 allow",
@@ -426,5 +429,41 @@ fn outside_flows_follow_ip_blocks() {
         "ip:203.0.113.129 -> edge/app tcp/8080 deny",
     ];
     assert_eq!(flows.lines().collect::<Vec<_>>(), expected);
+    sandbox.finish();
+}
+
+#[test]
+fn sctp_probes_match_evaluator() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let case = repo().join("testdata/conformance/k8s-e2e/17-sctp-not-tcp");
+    let sandbox = Sandbox::up(
+        &[case.join("cluster.yaml"), case.join("policies.yaml")],
+        &[],
+    );
+    let output = moat()
+        .args(["sandbox", "probe", "--name", &sandbox.name, "-o", "flows"])
+        .args(["--port", "sctp/80", "--port", "sctp/81"])
+        .output()
+        .unwrap();
+    let flows = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "kernel and evaluator disagree: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        flows.lines().any(|l| l == "x/b -> x/a sctp/81 allow"),
+        "{flows}"
+    );
+    assert!(
+        flows.lines().any(|l| l == "x/b -> x/a sctp/80 deny"),
+        "{flows}"
+    );
+    assert!(
+        flows.lines().any(|l| l == "x/a -> y/b sctp/80 allow"),
+        "{flows}"
+    );
     sandbox.finish();
 }

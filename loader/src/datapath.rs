@@ -68,6 +68,10 @@ impl Datapath {
     }
 
     /// Like [`Datapath::open_or_create`] with other program objects.
+    ///
+    /// Pinned programs built from other objects (an older moat) are
+    /// replaced through [`Datapath::reload_programs`], so the attached
+    /// veths run the new code without a gap.
     pub fn open_or_create_with(pin_dir: &Path, programs: &ProgramSet) -> Result<Self, LoaderError> {
         let created = prepare_pin_dir(pin_dir)?;
         let result = open_programs(pin_dir, programs);
@@ -76,11 +80,19 @@ impl Datapath {
             let _ = std::fs::remove_dir_all(pin_dir);
         }
         let (from_pod, to_pod) = result?;
-        Ok(Self {
+        let mut datapath = Self {
             pin_dir: pin_dir.to_path_buf(),
             from_pod,
             to_pod,
-        })
+        };
+        let marker = pin_dir.join(build_marker(programs));
+        if !marker.exists() {
+            if !created {
+                datapath.reload_programs(programs)?;
+            }
+            set_build_marker(pin_dir, &marker)?;
+        }
+        Ok(datapath)
     }
 
     /// Opens an existing datapath without creating anything.
@@ -257,6 +269,36 @@ impl Hook {
             Hook::ToPod => "to-pod",
         }
     }
+}
+
+/// Name of the empty directory that records which objects the pinned
+/// programs came from (bpffs holds no regular files): a 64-bit FNV-1a hash
+/// of the object bytes.
+fn build_marker(programs: &ProgramSet) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for spec in programs.iter() {
+        for byte in spec.object {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("build-{hash:016x}")
+}
+
+/// Replaces every older build marker under `pin_dir` by `marker`.
+fn set_build_marker(pin_dir: &Path, marker: &Path) -> Result<(), LoaderError> {
+    if let Ok(entries) = std::fs::read_dir(pin_dir) {
+        for entry in entries.filter_map(Result::ok) {
+            if entry.file_name().to_string_lossy().starts_with("build-") {
+                let _ = std::fs::remove_dir(entry.path());
+            }
+        }
+    }
+    std::fs::create_dir(marker).map_err(|source| LoaderError::Fs {
+        operation: "create",
+        path: marker.to_path_buf(),
+        source,
+    })
 }
 
 /// Creates the pin directory, mounting bpffs first; returns whether the

@@ -2,7 +2,12 @@
 //! map, and a program the kernel verifier rejects.
 
 // A helper that fails must abort the test like the test body would.
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod datapath_support;
 
@@ -159,4 +164,25 @@ fn program_reload_swaps_in_place() {
     dp.load_image(&image(ALLOW_CLIENT, 1)).expect("image loads");
     dp.reload_programs(&ProgramSet::BUILTIN).expect("reload");
     assert_first_image_enforces(&dp, 43000);
+}
+
+#[test]
+fn rejected_upgrade_on_open_keeps_old_one() {
+    if !kernel_available("rejected_upgrade_on_open_keeps_old_one") {
+        return;
+    }
+    let pin = PinDir::new();
+    let dp = datapath(&pin);
+    dp.load_image(&image(ALLOW_CLIENT, 1)).expect("image loads");
+    drop(dp);
+
+    // Other objects than the pinned build: opening tries to upgrade.
+    let err = Datapath::open_or_create_with(&pin.0, &broken_set()).expect_err("rejected");
+    assert!(
+        matches!(err, LoaderError::Verifier { .. }),
+        "unexpected error: {err}"
+    );
+
+    let reopened = Datapath::open_or_create(&pin.0).expect("builtin programs reopen");
+    assert_first_image_enforces(&reopened, 44000);
 }

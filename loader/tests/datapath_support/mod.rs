@@ -131,7 +131,7 @@ pub fn image(policies: &str, generation: u64) -> Image {
 
 /// Compiles manifests with the given options.
 pub fn compile(text: &str, options: CompileOptions) -> Image {
-    let loaded = moat_ir::load_str("test.yaml", &text, &moat_ir::LoadOptions::default());
+    let loaded = moat_ir::load_str("test.yaml", text, &moat_ir::LoadOptions::default());
     assert!(
         !loaded
             .diagnostics

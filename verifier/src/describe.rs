@@ -2,7 +2,7 @@
 
 use moat_ir::{Cluster, RuleRef};
 
-/// `NetworkPolicy prod/api ingress[0]`.
+/// `NetworkPolicy prod/api ingress[0]`, or `... ingressDeny[0]` for a Cilium deny rule.
 pub fn rule_text(cluster: &Cluster, rule: RuleRef) -> String {
     let Some(policy) = cluster.policies.get(rule.policy) else {
         return "an unknown rule".to_string();
@@ -12,7 +12,7 @@ pub fn rule_text(cluster: &Cluster, rule: RuleRef) -> String {
             "{} {} {}[{}]",
             policy.kind,
             policy.key(),
-            r.direction,
+            policy.rule_section(r),
             r.index
         ),
         None => format!("{} {}", policy.kind, policy.key()),

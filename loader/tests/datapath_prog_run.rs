@@ -389,3 +389,94 @@ fn event_counters_count_sent_events() {
     assert_eq!(status.events_sent, 3);
     assert_eq!(status.generation, 1);
 }
+
+#[test]
+fn closed_tcp_gets_short_lifetime() {
+    if !kernel_available("closed_tcp_gets_short_lifetime") {
+        return;
+    }
+    let pin = PinDir::new();
+    let dp = datapath(&pin);
+    dp.load_image(&image(ALLOW_CLIENT, 1)).expect("image loads");
+
+    const FIN_ACK: u8 = 0x11;
+    let flows = [
+        ((CLIENT, 40000), (WEB, 80), TCP_SYN),
+        ((WEB, 80), (CLIENT, 40000), TCP_SYNACK),
+        ((CLIENT, 40000), (WEB, 80), TCP_ACK),
+    ];
+    for (src, dst, flags) in flows {
+        let pkt = packet(src, dst, PROTO_TCP, flags);
+        assert_eq!(
+            dp.test_run(Hook::FromPod, &pkt, None).expect("run").retval,
+            TC_ACT_REDIRECT
+        );
+    }
+    let conn = |pin: &PinDir| {
+        let rows = moat_loader::inspect::ct(&pin.0).expect("ct");
+        rows.into_iter()
+            .find(|r| r.kind == "connection")
+            .expect("connection")
+    };
+    let established = conn(&pin);
+    assert!(
+        established.expires_in_s > 3600,
+        "established: {}s",
+        established.expires_in_s
+    );
+
+    for (src, dst) in [((CLIENT, 40000), (WEB, 80)), ((WEB, 80), (CLIENT, 40000))] {
+        let fin = packet(src, dst, PROTO_TCP, FIN_ACK);
+        assert_eq!(
+            dp.test_run(Hook::FromPod, &fin, None).expect("run").retval,
+            TC_ACT_REDIRECT
+        );
+    }
+    let closing = conn(&pin);
+    assert!(
+        closing.expires_in_s <= 10,
+        "closing: {}s",
+        closing.expires_in_s
+    );
+    assert!(
+        closing.state.contains(&"fin-orig"),
+        "state: {:?}",
+        closing.state
+    );
+    assert!(
+        closing.state.contains(&"fin-reply"),
+        "state: {:?}",
+        closing.state
+    );
+}
+
+#[test]
+fn ipv6_and_fragments_are_dropped() {
+    if !kernel_available("ipv6_and_fragments_are_dropped") {
+        return;
+    }
+    let pin = PinDir::new();
+    let dp = datapath(&pin);
+    dp.load_image(&image("", 1)).expect("image loads");
+
+    let mut ipv6 = vec![0u8; 14 + 40];
+    ipv6[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    ipv6[14] = 0x60;
+    let run = dp.test_run(Hook::FromPod, &ipv6, None).expect("run");
+    assert_eq!(run.retval, TC_ACT_SHOT, "IPv6 is dropped");
+
+    let mut fragment = packet((CLIENT, 40000), (WEB, 80), PROTO_TCP, TCP_SYN);
+    fragment[20..22].copy_from_slice(&0x0010u16.to_be_bytes());
+    let run = dp.test_run(Hook::FromPod, &fragment, None).expect("run");
+    assert_eq!(run.retval, TC_ACT_SHOT, "a non-first fragment is dropped");
+
+    let mut arp = vec![0u8; 14 + 28];
+    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    let run = dp.test_run(Hook::FromPod, &arp, None).expect("run");
+    assert_eq!(run.retval, TC_ACT_OK, "ARP passes unjudged");
+
+    let drops = moat_loader::inspect::drop_counters(&pin.0).expect("drops");
+    let names: Vec<&str> = drops.iter().map(|(name, _)| *name).collect();
+    assert!(names.contains(&"ipv6"), "drops: {names:?}");
+    assert!(names.contains(&"fragment"), "drops: {names:?}");
+}

@@ -1,6 +1,6 @@
 //! The compile driver: cluster in, image out.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use moat_ir::Cluster;
@@ -131,6 +131,7 @@ fn endpoint_entries(
     local: &[usize],
 ) -> Vec<(EndpointKey, EndpointValue)> {
     let ids: BTreeMap<IpAddr, u32> = names.keys().copied().zip(0u32..).collect();
+    let owners = address_owners(cluster);
     let mut entries = BTreeMap::new();
     for &index in local {
         let Some(pod) = cluster.pods.get(index) else {
@@ -143,7 +144,7 @@ fn endpoint_entries(
         ) else {
             continue;
         };
-        if cluster.pod_by_ip(ip) != Some(index) {
+        if owners.get(&ip) != Some(&index) {
             continue;
         }
         let mut flags = 0;
@@ -164,6 +165,18 @@ fn endpoint_entries(
         entries.insert(EndpointKey::new(ip), value);
     }
     entries.into_iter().collect()
+}
+
+/// The pod that owns each address: the first non-host-network pod claiming
+/// it, as `Cluster::pod_by_ip` decides, without a scan per lookup.
+fn address_owners(cluster: &Cluster) -> HashMap<IpAddr, usize> {
+    let mut owners = HashMap::new();
+    for (index, pod) in cluster.pods.iter().enumerate() {
+        if let (Some(ip), false) = (pod.ip, pod.host_network) {
+            owners.entry(ip).or_insert(index);
+        }
+    }
+    owners
 }
 
 fn table_open(tables: &PolicyTables, id: u32) -> bool {
@@ -210,6 +223,6 @@ fn policy_entries(tables: &PolicyTables) -> Vec<(PolicyKey, PolicyValue)> {
             entries.push((entry.key(id), entry.value));
         }
     }
-    entries.sort_by_key(|(k, _)| *k);
+    entries.sort_by_key(|(k, _)| (k.table_id, k.identity, k.protocol, k.port, k.prefixlen));
     entries
 }

@@ -217,3 +217,70 @@ impl Relevant {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use moat_ir::load_str;
+
+    use super::*;
+
+    const MANIFESTS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: a1, namespace: x, labels: {app: a, uuid: "1"}}
+spec: {containers: [{name: c, image: busybox}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a2, namespace: x, labels: {app: a, uuid: "2"}}
+spec: {containers: [{name: c, image: busybox}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b1, namespace: x, labels: {app: b, uuid: "3"}}
+spec: {containers: [{name: c, image: busybox}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: p, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: a}}
+  ingress:
+  - from:
+    - ipBlock: {cidr: 0.0.0.0/0, except: [10.0.0.0/8]}
+"#;
+
+    fn identities() -> (Cluster, Identities) {
+        let loaded = load_str("identity.yaml", MANIFESTS, &moat_ir::LoadOptions::default());
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        let atoms = Atoms::collect(&loaded.cluster);
+        let identities = allocate(&loaded.cluster, &atoms);
+        (loaded.cluster, identities)
+    }
+
+    #[test]
+    fn unread_labels_share_identity() {
+        let (_, ids) = identities();
+        assert_eq!(ids.of_pod[0], ids.of_pod[1], "uuid is read by no selector");
+        assert_ne!(ids.of_pod[0], ids.of_pod[2], "app is read by the policy");
+    }
+
+    #[test]
+    fn cidr_atoms_get_identities() {
+        let (_, ids) = identities();
+        let prefixes: Vec<String> = ids.prefixes.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(prefixes, ["0.0.0.0/0", "10.0.0.0/8", "::/0"]);
+        let world = ids
+            .prefixes
+            .iter()
+            .find(|(p, _)| p.prefix_len() == 0)
+            .map(|(_, id)| *id);
+        assert_eq!(world, Some(ID_WORLD));
+        let ten = ids
+            .prefixes
+            .iter()
+            .find(|(p, _)| p.prefix_len() == 8)
+            .map(|(_, id)| *id);
+        assert_eq!(ten, Some(ID_FIRST_CIDR));
+    }
+}

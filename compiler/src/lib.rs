@@ -11,6 +11,7 @@ pub mod image;
 pub mod layout;
 pub mod maglev;
 pub mod mirror;
+pub mod peers;
 pub mod ports;
 pub mod provenance;
 pub mod render;

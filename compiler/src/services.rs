@@ -5,6 +5,7 @@
 //! a `u32`), because target ports resolve per service port. Headless services,
 //! services without a ClusterIP and `ExternalName` services get no frontend.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use moat_ir::Cluster;
@@ -53,6 +54,7 @@ pub fn build(cluster: &Cluster, options: &LbOptions) -> Result<ServiceTables, Co
         return Err(CompileError::MaglevSize { size });
     }
     let mut out = ServiceTables::default();
+    let mut by_namespace = NamespacePods::default();
     for service in &cluster.services {
         let Some(cluster_ip) = service.cluster_ip else {
             continue;
@@ -61,7 +63,11 @@ pub fn build(cluster: &Cluster, options: &LbOptions) -> Result<ServiceTables, Co
             continue;
         }
         for port in &service.ports {
-            let mut found: Vec<(IpAddr, u16)> = backends(cluster, service, port)
+            let scope = match service.endpoints {
+                Some(_) => cluster,
+                None => by_namespace.get(cluster, &service.namespace),
+            };
+            let mut found: Vec<(IpAddr, u16)> = backends(scope, service, port)
                 .into_iter()
                 .filter_map(|b| Some((b.ip?, b.port)))
                 .collect();
@@ -82,6 +88,26 @@ pub fn build(cluster: &Cluster, options: &LbOptions) -> Result<ServiceTables, Co
         }
     }
     Ok(out)
+}
+
+/// Clusters holding only one namespace's pods. A selector only picks pods of
+/// the service's own namespace, so `backends` gives the same answer on them
+/// without scanning every pod of the cluster for every service port.
+#[derive(Default)]
+struct NamespacePods {
+    clusters: HashMap<String, Cluster>,
+}
+
+impl NamespacePods {
+    fn get<'a>(&'a mut self, cluster: &Cluster, namespace: &str) -> &'a Cluster {
+        if self.clusters.is_empty() {
+            for pod in &cluster.pods {
+                let scope = self.clusters.entry(pod.namespace.clone()).or_default();
+                scope.pods.push(pod.clone());
+            }
+        }
+        self.clusters.entry(namespace.to_string()).or_default()
+    }
 }
 
 struct Frontend {
@@ -185,4 +211,90 @@ fn len_u32(len: usize) -> Result<u32, CompileError> {
     u32::try_from(len).map_err(|_| CompileError::TooMany {
         what: "map entries",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use moat_ir::{LoadOptions, load_str};
+
+    use super::*;
+
+    const MANIFESTS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: web-a, namespace: a, labels: {app: web}}
+spec:
+  containers: [{name: c, image: nginx, ports: [{name: http, containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-b, namespace: b, labels: {app: web}}
+spec:
+  containers: [{name: c, image: nginx, ports: [{name: http, containerPort: 9090}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: a}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: headless, namespace: a}
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports: [{port: 80}]
+"#;
+
+    fn tables(options: &LbOptions) -> ServiceTables {
+        let loaded = load_str("services.yaml", MANIFESTS, &LoadOptions::default());
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        build(&loaded.cluster, options).unwrap()
+    }
+
+    #[test]
+    fn selector_picks_own_namespace_only() {
+        let out = tables(&LbOptions::default());
+        assert_eq!(
+            out.services.len(),
+            1,
+            "the headless service has no frontend"
+        );
+        assert_eq!(out.backends.len(), 1);
+        assert_eq!(out.backends[0].port, 8080u16.to_be_bytes());
+    }
+
+    #[test]
+    fn maglev_slots_point_at_backends() {
+        let out = tables(&LbOptions::default());
+        let (_, value) = out.services[0];
+        assert_eq!(value.maglev_size, 101);
+        assert_eq!(out.maglev.len(), 101);
+        assert!(out.maglev.iter().all(|m| m.backend == value.backend_offset));
+        assert_eq!(out.revnat[0].0, value.service_id);
+    }
+
+    #[test]
+    fn random_mode_has_no_maglev() {
+        let options = LbOptions {
+            mode: LbMode::Random,
+            maglev_size: None,
+        };
+        let out = tables(&options);
+        assert!(out.maglev.is_empty());
+        assert_eq!(out.services[0].1.flags & SVC_F_MAGLEV, 0);
+    }
+
+    #[test]
+    fn non_prime_size_is_rejected() {
+        let options = LbOptions {
+            mode: LbMode::Maglev,
+            maglev_size: Some(100),
+        };
+        let loaded = load_str("services.yaml", MANIFESTS, &LoadOptions::default());
+        let error = build(&loaded.cluster, &options).unwrap_err();
+        assert!(error.to_string().contains("must be a prime"), "{error}");
+    }
 }

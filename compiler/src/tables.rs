@@ -9,12 +9,13 @@
 
 use std::collections::HashMap;
 
-use moat_ir::eval::{decide_side_among, peer_matches, subject_selects};
-use moat_ir::{Cluster, Direction, Flow, FlowEnd, Peer, Peers, PortMatch, Ports, Protocol};
+use moat_ir::eval::decide_side_among;
+use moat_ir::{Cluster, Direction, Flow, FlowEnd, Peers, PortMatch, Ports, Protocol};
 
 use crate::encode_table::{Function, Runs, TableEntry, encode_function};
 use crate::identity::Identities;
 use crate::layout::{ACTION_ALLOW, ACTION_DENY, ID_ANY, POL_F_NOT_ISOLATED, PolicyValue};
+use crate::peers::{PeerIndex, SubjectIndex};
 use crate::ports::Cuts;
 use crate::provenance::RuleTable;
 
@@ -28,14 +29,20 @@ pub struct PolicyTables {
     pub rules: RuleTable,
 }
 
-/// Which relevant peers an identity matches, and how it resolves named ports.
-type PeerSignature = (Vec<bool>, Vec<Option<u16>>);
+/// Identities that behave alike for one table: listed ones (indices into
+/// `Identities::all`), plus, when `rest` is set, every identity that matches
+/// none of the table's peers.
+#[derive(Debug, Default)]
+struct Members {
+    listed: Vec<usize>,
+    rest: bool,
+}
 
-/// Distinct peers of all rules, with the identities each one matches.
-struct PeerCache {
-    index: HashMap<String, usize>,
-    peers: Vec<Peer>,
-    matches: Vec<Vec<bool>>,
+/// The identity groups of one table and how many identities `rest` stands for.
+struct Grouping {
+    groups: Vec<(usize, Members)>,
+    touched: Vec<usize>,
+    rest_count: usize,
 }
 
 /// Builds the tables of `pods` (indices into the cluster's pods).
@@ -43,11 +50,8 @@ pub fn build(cluster: &Cluster, identities: &Identities, pods: &[usize]) -> Poli
     let mut builder = Builder {
         cluster,
         identities,
-        peers: PeerCache {
-            index: HashMap::new(),
-            peers: Vec::new(),
-            matches: Vec::new(),
-        },
+        peers: PeerIndex::new(cluster, identities),
+        subjects: SubjectIndex::new(cluster),
         out: PolicyTables {
             tables: vec![Vec::new()],
             ..PolicyTables::default()
@@ -62,13 +66,16 @@ pub fn build(cluster: &Cluster, identities: &Identities, pods: &[usize]) -> Poli
     builder.out
 }
 
+/// Table id by (direction, candidate policies, subject identity when it matters).
+type TableKey = (Direction, Vec<usize>, Option<u32>);
+
 struct Builder<'a> {
     cluster: &'a Cluster,
     identities: &'a Identities,
-    peers: PeerCache,
+    peers: PeerIndex<'a>,
+    subjects: SubjectIndex,
     out: PolicyTables,
-    /// Table id by (direction, candidate policies, subject identity when it matters).
-    by_key: HashMap<(Direction, Vec<usize>, Option<u32>), u32>,
+    by_key: HashMap<TableKey, u32>,
     by_content: HashMap<Vec<TableEntry>, u32>,
     candidates_of: HashMap<u32, Vec<usize>>,
 }
@@ -89,14 +96,7 @@ impl Builder<'_> {
         if let Some(found) = self.candidates_of.get(&identity) {
             return found.clone();
         }
-        let Some(subject) = self.cluster.pods.get(pod) else {
-            return Vec::new();
-        };
-        let policies = self.cluster.policies.iter().enumerate();
-        let found: Vec<usize> = policies
-            .filter(|(_, p)| subject_selects(self.cluster, p, subject))
-            .map(|(i, _)| i)
-            .collect();
+        let found = self.subjects.selecting(self.cluster, pod);
         self.candidates_of.insert(identity, found.clone());
         found
     }
@@ -113,8 +113,8 @@ impl Builder<'_> {
             .copied()
             .filter(|&i| self.policy_relevant(i, dir))
             .collect();
-        let named = self.has_named_ports(&relevant, dir);
-        let by_subject = named && dir == Direction::Ingress;
+        // Ingress named ports resolve on the subject pod, so the table depends on it.
+        let by_subject = dir == Direction::Ingress && self.has_named_ports(&relevant, dir);
         let key = (dir, relevant.clone(), by_subject.then_some(identity));
         if let Some(&id) = self.by_key.get(&key) {
             return id;
@@ -166,57 +166,122 @@ impl Builder<'_> {
 
     /// Evaluates one table and encodes it as LPM entries.
     fn compute(&mut self, pod: usize, policies: &[usize], dir: Direction) -> Vec<TableEntry> {
-        let groups = self.peer_groups(policies, dir);
-        let mut by_function: HashMap<Function, Vec<u32>> = HashMap::new();
-        for members in groups {
-            let Some(&first) = members.first() else {
-                continue;
-            };
-            let Some(peer) = self.identities.all.get(first) else {
+        let grouping = self.peer_groups(policies, dir);
+        let mut by_function: HashMap<Function, Members> = HashMap::new();
+        for (representative, members) in grouping.groups {
+            let Some(peer) = self.identities.all.get(representative) else {
                 continue;
             };
             let function = self.evaluate(pod, peer.representative, policies, dir);
-            let ids = members.iter().filter_map(|&m| self.identities.all.get(m));
-            by_function
-                .entry(function)
-                .or_default()
-                .extend(ids.map(|i| i.info.id));
+            let slot = by_function.entry(function).or_default();
+            slot.listed.extend(members.listed);
+            slot.rest |= members.rest;
         }
-        encode_groups(by_function)
+        let size = |m: &Members| m.listed.len() + if m.rest { grouping.rest_count } else { 0 };
+        let mut groups: Vec<(Function, Members)> = by_function.into_iter().collect();
+        groups.sort_by(|a, b| {
+            let order = size(&b.1).cmp(&size(&a.1));
+            order.then_with(|| a.1.listed.cmp(&b.1.listed))
+        });
+        let mut groups = groups.into_iter();
+        let Some((wildcard, _)) = groups.next() else {
+            return Vec::new();
+        };
+        let total = self.identities.all.len();
+        let others = groups
+            .map(|(function, members)| {
+                let ids = self.member_ids(&members, &grouping.touched, total);
+                (function, ids)
+            })
+            .collect();
+        encode_groups(&wildcard, others)
     }
 
-    /// Partitions identities (by index) by the relevant peers they match and,
-    /// for egress, by how they resolve named ports.
-    fn peer_groups(&mut self, policies: &[usize], dir: Direction) -> Vec<Vec<usize>> {
+    /// Identity ids of a group; `rest` is only expanded when asked.
+    fn member_ids(&self, members: &Members, touched: &[usize], total: usize) -> Vec<u32> {
+        let mut ids: Vec<u32> = members
+            .listed
+            .iter()
+            .filter_map(|&i| self.id_of(i))
+            .collect();
+        if members.rest {
+            let mut is_touched = vec![false; total];
+            for &i in touched {
+                if let Some(slot) = is_touched.get_mut(i) {
+                    *slot = true;
+                }
+            }
+            let rest = (0..total).filter(|&i| !is_touched.get(i).copied().unwrap_or(true));
+            ids.extend(rest.filter_map(|i| self.id_of(i)));
+        }
+        ids.sort_unstable();
+        ids
+    }
+
+    fn id_of(&self, index: usize) -> Option<u32> {
+        self.identities.all.get(index).map(|i| i.info.id)
+    }
+
+    /// Partitions identities by the relevant peers they match and, for egress,
+    /// by how they resolve named ports. Identities that match no peer form the
+    /// `rest` group without being listed, which keeps large clusters fast.
+    fn peer_groups(&mut self, policies: &[usize], dir: Direction) -> Grouping {
         let peer_ids = self.relevant_peers(policies, dir);
         let named: Vec<(String, Protocol)> = match dir {
             Direction::Egress => self.named_ports(policies, dir),
             Direction::Ingress => Vec::new(),
         };
-        let mut groups: HashMap<PeerSignature, Vec<usize>> = HashMap::new();
-        let mut order = Vec::new();
-        for (index, identity) in self.identities.all.iter().enumerate() {
-            let bits: Vec<bool> = peer_ids
-                .iter()
-                .map(|&p| {
-                    let row = self.peers.matches.get(p);
-                    row.and_then(|r| r.get(index)).copied().unwrap_or(false)
-                })
-                .collect();
+        let total = self.identities.all.len();
+
+        let mut bits: HashMap<usize, Vec<bool>> = HashMap::new();
+        for (bit, &peer) in peer_ids.iter().enumerate() {
+            for &i in self.peers.matches(peer) {
+                let row = bits.entry(i).or_insert_with(|| vec![false; peer_ids.len()]);
+                if let Some(slot) = row.get_mut(bit) {
+                    *slot = true;
+                }
+            }
+        }
+        if !named.is_empty() {
+            for i in 0..total {
+                bits.entry(i).or_insert_with(|| vec![false; peer_ids.len()]);
+            }
+        }
+
+        let mut touched: Vec<usize> = bits.keys().copied().collect();
+        touched.sort_unstable();
+        let mut position: HashMap<PeerSignature, usize> = HashMap::new();
+        let mut grouped: Vec<(usize, Members)> = Vec::new();
+        for &i in &touched {
+            let end = self.identities.all.get(i).map(|x| x.representative);
             let ports = named
                 .iter()
-                .map(|(name, proto)| resolve(self.cluster, identity.representative, name, *proto))
+                .map(|(name, proto)| end.and_then(|e| resolve(self.cluster, e, name, *proto)))
                 .collect();
-            let key = (bits, ports);
-            if !groups.contains_key(&key) {
-                order.push(key.clone());
+            let key = (bits.remove(&i).unwrap_or_default(), ports);
+            let at = *position.entry(key).or_insert_with(|| {
+                grouped.push((i, Members::default()));
+                grouped.len() - 1
+            });
+            if let Some((_, members)) = grouped.get_mut(at) {
+                members.listed.push(i);
             }
-            groups.entry(key).or_default().push(index);
         }
-        order
-            .into_iter()
-            .filter_map(|k| groups.remove(&k))
-            .collect()
+        let rest_count = total - touched.len();
+        if let Some(first) = first_untouched(&touched, total) {
+            grouped.push((
+                first,
+                Members {
+                    listed: Vec::new(),
+                    rest: true,
+                },
+            ));
+        }
+        Grouping {
+            groups: grouped,
+            touched,
+            rest_count,
+        }
     }
 
     fn named_ports(&self, policies: &[usize], dir: Direction) -> Vec<(String, Protocol)> {
@@ -232,7 +297,7 @@ impl Builder<'_> {
         named
     }
 
-    /// Ids in the peer cache of every peer in the policies' rules of this direction.
+    /// Peer ids of every peer in the policies' rules of this direction.
     fn relevant_peers(&mut self, policies: &[usize], dir: Direction) -> Vec<usize> {
         let mut ids = Vec::new();
         for &policy in policies {
@@ -242,7 +307,7 @@ impl Builder<'_> {
             for rule in policy.rules.iter().filter(|r| r.direction == dir) {
                 if let Peers::List(list) = &rule.peers {
                     for peer in list {
-                        ids.push(self.peer_id(peer));
+                        ids.push(self.peers.id(peer));
                     }
                 }
             }
@@ -250,24 +315,6 @@ impl Builder<'_> {
         ids.sort_unstable();
         ids.dedup();
         ids
-    }
-
-    fn peer_id(&mut self, peer: &Peer) -> usize {
-        let text = format!("{peer:?}");
-        if let Some(&id) = self.peers.index.get(&text) {
-            return id;
-        }
-        let row = self
-            .identities
-            .all
-            .iter()
-            .map(|i| peer_matches(self.cluster, peer, i.representative))
-            .collect();
-        let id = self.peers.peers.len();
-        self.peers.peers.push(peer.clone());
-        self.peers.matches.push(row);
-        self.peers.index.insert(text, id);
-        id
     }
 
     /// The verdict function of one peer against the subject pod.
@@ -324,6 +371,19 @@ impl Builder<'_> {
     }
 }
 
+/// Which relevant peers an identity matches, and how it resolves named ports.
+type PeerSignature = (Vec<bool>, Vec<Option<u16>>);
+
+/// The smallest index in `0..total` missing from the sorted `touched`.
+fn first_untouched(touched: &[usize], total: usize) -> Option<usize> {
+    let gap = touched
+        .iter()
+        .enumerate()
+        .find(|(position, i)| *position != **i);
+    let first = gap.map_or(touched.len(), |(position, _)| position);
+    (first < total).then_some(first)
+}
+
 fn resolve(cluster: &Cluster, end: FlowEnd, name: &str, protocol: Protocol) -> Option<u16> {
     match end {
         FlowEnd::Pod(i) => cluster.pods.get(i)?.named_port(name, protocol),
@@ -341,23 +401,19 @@ fn push_run(runs: &mut Runs, start: u16, end: u16, value: PolicyValue) {
     runs.push((start, end, value));
 }
 
-/// Encodes a table: the most common function under `MOAT_ID_ANY`, the others
-/// per identity as differences from it.
-fn encode_groups(by_function: HashMap<Function, Vec<u32>>) -> Vec<TableEntry> {
-    let mut groups: Vec<(Function, Vec<u32>)> = by_function.into_iter().collect();
-    groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.1.cmp(&b.1)));
-    let mut entries = Vec::new();
-    let Some((wildcard, _)) = groups.first() else {
-        return entries;
-    };
-    let base = encode_function(wildcard, None);
-    entries.extend(base.into_iter().map(|e| TableEntry {
-        identity: ID_ANY,
-        ..e
-    }));
-    for (function, ids) in groups.iter().skip(1) {
-        let own = encode_function(function, Some(wildcard));
-        for &id in ids {
+/// Encodes a table: the function of the most identities under `MOAT_ID_ANY`,
+/// the others per identity as differences from it.
+fn encode_groups(wildcard: &Function, others: Vec<(Function, Vec<u32>)>) -> Vec<TableEntry> {
+    let mut entries: Vec<TableEntry> = encode_function(wildcard, None)
+        .into_iter()
+        .map(|e| TableEntry {
+            identity: ID_ANY,
+            ..e
+        })
+        .collect();
+    for (function, ids) in others {
+        let own = encode_function(&function, Some(wildcard));
+        for id in ids {
             entries.extend(own.iter().map(|e| TableEntry { identity: id, ..*e }));
         }
     }

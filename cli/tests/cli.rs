@@ -161,7 +161,7 @@ fn check_reads_stdin() {
 #[test]
 fn check_skips_unknown_kinds() {
     let rendered_chart = format!(
-        "{}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings, namespace: default}}\ndata: {{a: b}}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: web, namespace: default}}\n",
+        "---\n# Source: shop/templates/empty.yaml\n---\n{}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings, namespace: default}}\ndata: {{a: b}}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: web, namespace: default}}\n",
         demo_text()
     );
     let out = moat(&["check", "-"], &rendered_chart);

@@ -510,6 +510,16 @@ fn undeclared_namespace_gets_name_label() {
 }
 
 #[test]
+fn built_in_namespace_needs_no_declaration() {
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: i}]}\n";
+    let loaded = load_with(pod, Settings::default());
+    assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+    let default = &loaded.cluster.namespaces["default"];
+    let name = default.labels.get("kubernetes.io/metadata.name");
+    assert_eq!(name.map(String::as_str), Some("default"));
+}
+
+#[test]
 fn declared_namespace_gets_name_label() {
     let cluster = load(&base());
     let x = &cluster.namespaces["x"];

@@ -48,6 +48,10 @@ fn create_missing_namespaces(loaded: &mut Loaded) {
         }
     }
     for (name, origin) in referenced {
+        if BUILT_IN_NAMESPACES.contains(&name.as_str()) {
+            insert_undeclared(loaded, name);
+            continue;
+        }
         loaded.diagnostics.push(
             Diagnostic::warning(
                 "moat::undeclared-namespace",
@@ -59,16 +63,23 @@ fn create_missing_namespaces(loaded: &mut Loaded) {
                 "moat created it with only the label `kubernetes.io/metadata.name: {name}`; declare it to give it labels"
             )),
         );
-        let labels = BTreeMap::from([("kubernetes.io/metadata.name".to_string(), name.clone())]);
-        loaded.cluster.namespaces.insert(
-            name.clone(),
-            Namespace {
-                name,
-                labels,
-                origin: None,
-            },
-        );
+        insert_undeclared(loaded, name);
     }
+}
+
+/// Namespaces that every Kubernetes cluster has, so using them undeclared
+/// (as `helm template` output does with `default`) earns no warning.
+const BUILT_IN_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// Adds a namespace that no manifest declares, labelled with its name only.
+fn insert_undeclared(loaded: &mut Loaded, name: String) {
+    let labels = BTreeMap::from([("kubernetes.io/metadata.name".to_string(), name.clone())]);
+    let namespace = Namespace {
+        name: name.clone(),
+        labels,
+        origin: None,
+    };
+    loaded.cluster.namespaces.insert(name, namespace);
 }
 
 /// Gives every pod without `status.podIP` an address from the pod CIDR, in

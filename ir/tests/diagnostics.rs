@@ -208,6 +208,11 @@ fn each_case_reports_at_location() {
             .map(|(code, severity, line, column)| (code.to_string(), *severity, *line, *column))
             .collect();
         assert_eq!(found(&loaded), expected, "case `{case}`");
+        let file = format!("testdata/invalid/{case}.yaml");
+        for diagnostic in &loaded.diagnostics {
+            let origin = diagnostic.origin.as_ref().unwrap();
+            assert_eq!(origin.file_name(), file, "case `{case}`");
+        }
     }
 }
 

@@ -186,6 +186,8 @@ pub struct PolicyRow {
     pub action: &'static str,
     pub rule_id: Option<u32>,
     pub flags: u8,
+    /// Packets decided by this entry's rule, over every endpoint.
+    pub rule_packets: u64,
 }
 
 /// Lists the policy entries of every local endpoint, or of one.
@@ -194,6 +196,10 @@ pub fn policy(pin_dir: &Path, endpoint: Option<Ipv4Addr>) -> Result<Vec<PolicyRo
     let endpoints: Vec<(EndpointKey, EndpointValue)> =
         read_records(pin_dir, names::ENDPOINTS, &active)?;
     let entries: Vec<(PolicyKey, PolicyValue)> = read_records(pin_dir, names::POLICY, &active)?;
+    let counters: std::collections::HashMap<u32, u64> = rule_counters(pin_dir)?
+        .into_iter()
+        .map(|(id, c)| (id, c.packets))
+        .collect();
     let mut rows = Vec::new();
     for (key, ep) in &endpoints {
         let ip = decode_addr(key.addr, key.family);
@@ -203,7 +209,13 @@ pub fn policy(pin_dir: &Path, endpoint: Option<Ipv4Addr>) -> Result<Vec<PolicyRo
         let name = ip.map_or_else(|| "?".to_owned(), |ip| ip.to_string());
         for (direction, table) in [("ingress", ep.ingress_table), ("egress", ep.egress_table)] {
             for (k, v) in entries.iter().filter(|(k, _)| k.table_id == table) {
-                rows.push(policy_row(&name, ep.endpoint_id, direction, k, v));
+                let mut row = policy_row(&name, ep.endpoint_id, direction, k, v);
+                row.rule_packets = row
+                    .rule_id
+                    .and_then(|id| counters.get(&id))
+                    .copied()
+                    .unwrap_or(0);
+                rows.push(row);
             }
         }
     }
@@ -244,6 +256,7 @@ fn policy_row(
         action: if v.action == 1 { "allow" } else { "deny" },
         rule_id: (v.rule_id != layout::RULE_NONE).then_some(v.rule_id),
         flags: v.flags,
+        rule_packets: 0,
     }
 }
 

@@ -249,3 +249,101 @@ impl EventView {
         line
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLUSTER: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: web-server-0, namespace: default, labels: {app: web}}
+spec: {containers: [{name: c, image: nginx, ports: [{containerPort: 80}]}]}
+status: {podIP: 10.0.0.2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: default, labels: {app: client}}
+spec: {containers: [{name: c, image: busybox}]}
+status: {podIP: 10.0.0.1}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: isolate-web, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+"#;
+
+    fn names() -> Names {
+        let loaded = moat_ir::load_str("cluster.yaml", CLUSTER, &moat_ir::LoadOptions::default());
+        let image =
+            moat_compiler::compile(&loaded.cluster, &moat_compiler::CompileOptions::default())
+                .expect("compiles");
+        Names::new(Some(image))
+    }
+
+    #[test]
+    fn pod_lookup_by_name_and_workload() {
+        let names = names();
+        assert_eq!(
+            names.pod(Ipv4Addr::new(10, 0, 0, 2)).as_deref(),
+            Some("default/web-server-0")
+        );
+        assert_eq!(
+            names.pod_ip("default/web-server-0"),
+            Some(Ipv4Addr::new(10, 0, 0, 2))
+        );
+        assert_eq!(
+            names.pod_ip("default/web-server"),
+            Some(Ipv4Addr::new(10, 0, 0, 2))
+        );
+        assert_eq!(
+            names.pod_ip("default/client"),
+            Some(Ipv4Addr::new(10, 0, 0, 1))
+        );
+        assert_eq!(names.pod_ip("other/client"), None);
+        assert_eq!(names.pod_ip("no-slash"), None);
+    }
+
+    #[test]
+    fn drop_event_names_policy_and_line() {
+        let names = names();
+        let rule = (0..8)
+            .filter_map(|id| names.rule(id))
+            .find(|r| r.policy == "default/isolate-web")
+            .expect("the isolating policy has a rule id");
+        assert_eq!(rule.location.as_deref(), Some("cluster.yaml:14"));
+
+        let event = FlowEvent {
+            saddr: [10, 0, 0, 1],
+            daddr: [10, 0, 0, 2],
+            sport: 40000u16.to_be_bytes(),
+            dport: 80u16.to_be_bytes(),
+            protocol: 6,
+            verdict: layout::VERDICT_DROPPED,
+            drop_reason: -2,
+            rule_id: rule.id,
+            generation: 3,
+            flags: layout::EVENT_F_NEW,
+            ..FlowEvent::default()
+        };
+        let view = describe(&event, &names);
+        assert_eq!(view.verdict, "dropped");
+        assert_eq!(view.drop_reason, Some("policy-ingress"));
+        assert_eq!(
+            view.line(),
+            "DROPPED tcp default/client (10.0.0.1:40000) -> default/web-server-0 (10.0.0.2:80) \
+             reason policy-ingress by NetworkPolicy default/isolate-web (deny) at cluster.yaml:14 gen 3"
+        );
+    }
+
+    #[test]
+    fn names_without_image_fall_back_to_numbers() {
+        let names = Names::default();
+        assert_eq!(names.pod(Ipv4Addr::new(10, 0, 0, 1)), None);
+        assert_eq!(names.identity(1), "host");
+        assert_eq!(names.identity(300), "300");
+        assert_eq!(names.rule(0), None);
+    }
+}

@@ -133,8 +133,8 @@ fn policy_list(args: &PolicyListArgs) -> u8 {
         return 0;
     }
     println!(
-        "{:<28} {:<8} {:<30} {:<6} {:<9} {:<6} RULE",
-        "ENDPOINT", "DIR", "IDENTITY", "PROTO", "PORT", "ACTION"
+        "{:<28} {:<8} {:<30} {:<6} {:<9} {:<6} {:>9} RULE",
+        "ENDPOINT", "DIR", "IDENTITY", "PROTO", "PORT", "ACTION", "PACKETS"
     );
     for row in &rows {
         let endpoint = row
@@ -160,8 +160,8 @@ fn policy_list(args: &PolicyListArgs) -> u8 {
                 .map_or_else(|| "-".to_owned(), |id| id.to_string()),
         };
         println!(
-            "{endpoint:<28} {:<8} {identity:<30} {protocol:<6} {:<9} {:<6} {rule}",
-            row.direction, row.ports, row.action
+            "{endpoint:<28} {:<8} {identity:<30} {protocol:<6} {:<9} {:<6} {:>9} {rule}",
+            row.direction, row.ports, row.action, row.rule_packets
         );
     }
     0

@@ -1,0 +1,191 @@
+//! Real TCP connections through the attached datapath: a client pod
+//! reaches a server pod directly and through its ClusterIP (DNAT and
+//! reverse NAT on live packets), until an image swap isolates the server.
+//! Everything lives in namespaces created here, removed on drop.
+
+// A helper that fails must abort the test like the test body would.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod datapath_support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+use datapath_support::*;
+use moat_loader::{Datapath, EndpointLink};
+
+/// A network namespace named `moat-<pid>-<tag>`, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Self {
+        let name = format!("moat-{}-{tag}", std::process::id());
+        ip(&["netns", "add", &name]);
+        Self(name)
+    }
+
+    fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/run/netns/{}", self.0))
+    }
+
+    fn ip(&self, args: &[&str]) {
+        let mut full = vec!["-n", self.0.as_str()];
+        full.extend_from_slice(args);
+        ip(&full);
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.0]).args(args);
+        command
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .output();
+    }
+}
+
+/// A process killed on drop.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ip(args: &[&str]) -> Output {
+    let out = Command::new("ip").args(args).output().expect("ip runs");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Node, client and web namespaces: each pod has a /32 address and a
+/// default route through the node, which answers ARP by proxy.
+fn topology() -> (Netns, Netns, Netns) {
+    let node = Netns::new("tr-node");
+    let client = Netns::new("tr-client");
+    let web = Netns::new("tr-web");
+    let out = node
+        .command(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        .output()
+        .expect("sysctl");
+    assert!(out.status.success());
+    for (pod, addr, veth) in [(&client, CLIENT, "hclient"), (&web, WEB, "hweb")] {
+        node.ip(&[
+            "link", "add", veth, "type", "veth", "peer", "name", "p0", "netns", &pod.0,
+        ]);
+        node.ip(&["link", "set", veth, "up"]);
+        let key = format!("net.ipv4.conf.{veth}.proxy_arp=1");
+        let out = node
+            .command(&["sysctl", "-qw", &key])
+            .output()
+            .expect("sysctl");
+        assert!(out.status.success());
+        pod.ip(&["addr", "add", &format!("{addr}/32"), "dev", "p0"]);
+        pod.ip(&["link", "set", "p0", "up"]);
+        pod.ip(&["route", "add", "169.254.1.1", "dev", "p0"]);
+        pod.ip(&["route", "add", "default", "via", "169.254.1.1", "dev", "p0"]);
+        node.ip(&["route", "add", &format!("{addr}/32"), "dev", veth]);
+    }
+    node.ip(&["addr", "add", "169.254.1.1/32", "dev", "lo"]);
+    node.ip(&["link", "set", "lo", "up"]);
+    (node, client, web)
+}
+
+/// Connects from `client` to `target` and returns what the server sent.
+fn fetch(client: &Netns, target: &str, port: u16) -> String {
+    let port = port.to_string();
+    let out = client
+        .command(&["busybox", "timeout", "2", "busybox", "nc", target, &port])
+        .stdin(Stdio::null())
+        .output()
+        .expect("nc runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn tcp_through_cluster_ip() {
+    if !kernel_available("tcp_through_cluster_ip") {
+        return;
+    }
+    let (node, client, web) = topology();
+    let server = web
+        .command(&[
+            "busybox",
+            "nc",
+            "-ll",
+            "-p",
+            "80",
+            "-e",
+            "/bin/echo",
+            "hello",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let _server = Server(server);
+
+    let pin = PinDir::new();
+    let mut dp = Datapath::open_or_create(&pin.0).expect("datapath loads");
+    for (ifname, pod_ip) in [("hclient", CLIENT), ("hweb", WEB)] {
+        let link = EndpointLink {
+            netns: Some(node.path()),
+            ifname: ifname.into(),
+            pod_ip,
+            pod_mac: None,
+        };
+        dp.attach(&link).expect("attach");
+    }
+    dp.load_image(&image(ALLOW_CLIENT, 1)).expect("image loads");
+
+    // The server may need a moment to listen.
+    let mut direct = String::new();
+    for _ in 0..20 {
+        direct = fetch(&client, "10.0.0.2", 80);
+        if !direct.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(direct, "hello", "client -> web:80 directly");
+    assert_eq!(
+        fetch(&client, "10.96.0.10", 8080),
+        "hello",
+        "client -> ClusterIP:8080"
+    );
+
+    let rows = moat_loader::inspect::ct(&pin.0).expect("ct");
+    assert!(
+        rows.iter()
+            .any(|r| r.kind == "service" && r.destination == "10.96.0.10:8080"),
+        "the service flow is tracked: {rows:?}"
+    );
+
+    dp.load_image(&image(DENY_ALL, 2)).expect("image 2 loads");
+    assert_eq!(
+        fetch(&client, "10.96.0.10", 8080),
+        "",
+        "web is isolated now"
+    );
+    let drops = moat_loader::inspect::drop_counters(&pin.0).expect("drops");
+    assert!(
+        drops.iter().any(|(name, _)| *name == "policy-ingress"),
+        "dropped by ingress policy: {drops:?}"
+    );
+}

@@ -2,6 +2,7 @@
 //! from `ebpf/`, their pinned maps, tcx attachment to pod veths, atomic
 //! image swaps, flow events and live inspection of the maps.
 
+pub mod attach;
 pub mod datapath;
 pub mod error;
 pub mod events;
@@ -13,7 +14,8 @@ pub mod sandbox;
 pub mod swap;
 pub mod sys;
 
-pub use datapath::{Attachment, DEFAULT_PIN_DIR, Datapath, EndpointLink, Hook};
+pub use attach::Attachment;
+pub use datapath::{DEFAULT_PIN_DIR, Datapath, EndpointLink, Hook};
 pub use error::LoaderError;
 pub use events::EventReader;
 pub use objects::{ProgramSet, ProgramSpec};

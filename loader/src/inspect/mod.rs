@@ -3,23 +3,27 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aya::maps::MapData;
 use moat_compiler::layout::{
-    BackendValue, EndpointKey, EndpointValue, MaglevValue, PolicyKey, PolicyValue, ServiceKey,
-    ServiceValue, decode_addr,
+    BackendValue, EndpointKey, EndpointValue, PolicyKey, PolicyValue, ServiceKey, ServiceValue,
+    decode_addr,
 };
 use serde::Serialize;
 use zerocopy::FromBytes;
 
-use crate::datapath::{Attachment, list_attachments, open_map};
+use crate::datapath::open_map;
 use crate::error::LoaderError;
-use crate::layout::{
-    self, Active, Counter, CtEntry, CtKey, EndpointCounters, Link, capacity, names,
-};
+use crate::layout::{self, Active, CtEntry, CtKey, Link, names};
 use crate::swap::read_active;
 use crate::sys;
+
+mod counters;
+mod status;
+
+pub use counters::{drop_counters, endpoint_counters, event_counters, rule_counters};
+pub use status::{DropCount, Feature, MapFill, Status, features, status};
 
 fn map_err(operation: &'static str, map: &str) -> impl Fn(std::io::Error) -> LoaderError {
     let map = map.to_owned();
@@ -364,80 +368,6 @@ pub fn monotonic_ns() -> u64 {
         .saturating_add(ts.tv_nsec as u64)
 }
 
-/// Sum of a per-CPU value over every possible CPU.
-fn percpu_sum<T: aya::Pod + Default>(raw: &[u8], add: impl Fn(&mut T, &T)) -> T {
-    let stride = size_of::<T>().next_multiple_of(8);
-    let mut total = T::default();
-    for chunk in raw.chunks(stride) {
-        if let Some(v) = layout::read_pod::<T>(chunk) {
-            add(&mut total, &v);
-        }
-    }
-    total
-}
-
-fn possible_cpus() -> usize {
-    aya::util::nr_cpus().unwrap_or(1)
-}
-
-fn percpu_dump<T: aya::Pod + Default>(
-    pin_dir: &Path,
-    name: &str,
-    add: impl Fn(&mut T, &T) + Copy,
-) -> Result<Vec<(u32, T)>, LoaderError> {
-    let map = open_map(pin_dir, name)?;
-    let stride = size_of::<T>().next_multiple_of(8);
-    let rows = dump(&map, name, 4, stride * possible_cpus())?;
-    Ok(rows
-        .iter()
-        .filter_map(|(k, v)| {
-            let key = u32::from_ne_bytes(k.as_slice().try_into().ok()?);
-            Some((key, percpu_sum(v, add)))
-        })
-        .collect())
-}
-
-fn add_counter(total: &mut Counter, v: &Counter) {
-    total.packets += v.packets;
-    total.bytes += v.bytes;
-}
-
-/// Packets and bytes per drop reason, by reason name.
-pub fn drop_counters(pin_dir: &Path) -> Result<Vec<(&'static str, Counter)>, LoaderError> {
-    let map = open_map(pin_dir, names::DROP_STATS)?;
-    let stride = size_of::<Counter>();
-    let mut out = Vec::new();
-    for index in 0..capacity::DROP_REASONS {
-        let mut raw = vec![0u8; stride * possible_cpus()];
-        sys::map_lookup(map.fd().as_fd(), &index.to_ne_bytes(), &mut raw)
-            .map_err(map_err("read", names::DROP_STATS))?;
-        let total = percpu_sum(&raw, add_counter);
-        if total.packets > 0 {
-            out.push((layout::drop_reason_name(-(index as i32)), total));
-        }
-    }
-    Ok(out)
-}
-
-/// Counters per rule id.
-pub fn rule_counters(pin_dir: &Path) -> Result<Vec<(u32, Counter)>, LoaderError> {
-    let mut rows = percpu_dump(pin_dir, names::RULE_STATS, add_counter)?;
-    rows.sort_by_key(|(id, _)| *id);
-    Ok(rows)
-}
-
-/// Counters per endpoint id.
-pub fn endpoint_counters(pin_dir: &Path) -> Result<Vec<(u32, EndpointCounters)>, LoaderError> {
-    let mut rows = percpu_dump(pin_dir, names::EP_STATS, |t: &mut EndpointCounters, v| {
-        t.forwarded_packets += v.forwarded_packets;
-        t.forwarded_bytes += v.forwarded_bytes;
-        t.dropped_packets += v.dropped_packets;
-        t.dropped_bytes += v.dropped_bytes;
-    })?;
-    rows.sort_by_key(|(id, _)| *id);
-    Ok(rows)
-}
-
 /// Pod addresses and the veths they are linked to.
 pub fn links(pin_dir: &Path) -> Result<Vec<(Ipv4Addr, Link)>, LoaderError> {
     let map = open_map(pin_dir, names::LINKS)?;
@@ -451,193 +381,4 @@ pub fn links(pin_dir: &Path) -> Result<Vec<(Ipv4Addr, Link)>, LoaderError> {
         .collect();
     out.sort_by_key(|(ip, _)| *ip);
     Ok(out)
-}
-
-/// Fill of one map against its capacity.
-#[derive(Debug, Clone, Serialize)]
-pub struct MapFill {
-    pub map: &'static str,
-    pub entries: usize,
-    pub capacity: u32,
-}
-
-/// Everything `moat status` shows.
-#[derive(Debug, Clone, Serialize)]
-pub struct Status {
-    pub pin_dir: PathBuf,
-    pub generation: u32,
-    pub slot: u32,
-    pub image_generation: u64,
-    pub image_hash: String,
-    pub attachments: Vec<Attachment>,
-    pub maps: Vec<MapFill>,
-    /// Packets forwarded, counted once per local endpoint they leave or enter.
-    pub forwarded_packets: u64,
-    pub dropped_packets: u64,
-    pub drops: Vec<DropCount>,
-    pub events_sent: u64,
-    pub events_lost: u64,
-    pub features: Vec<Feature>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DropCount {
-    pub reason: &'static str,
-    pub packets: u64,
-    pub bytes: u64,
-}
-
-/// A kernel feature the datapath uses and whether it was found.
-#[derive(Debug, Clone, Serialize)]
-pub struct Feature {
-    pub name: &'static str,
-    pub available: bool,
-}
-
-/// Collects the status of the datapath pinned under `pin_dir`.
-pub fn status(pin_dir: &Path) -> Result<Status, LoaderError> {
-    let active = active(pin_dir)?;
-    let mut maps = Vec::new();
-    for (name, cap, key, value) in [
-        (
-            names::ENDPOINTS,
-            capacity::ENDPOINTS,
-            size_of::<EndpointKey>(),
-            size_of::<EndpointValue>(),
-        ),
-        (
-            names::IPCACHE,
-            capacity::IPCACHE,
-            size_of::<moat_compiler::layout::IpcacheKey>(),
-            8,
-        ),
-        (
-            names::POLICY,
-            capacity::POLICY,
-            size_of::<PolicyKey>(),
-            size_of::<PolicyValue>(),
-        ),
-        (
-            names::SERVICES,
-            capacity::SERVICES,
-            size_of::<ServiceKey>(),
-            size_of::<ServiceValue>(),
-        ),
-        (
-            names::REVNAT,
-            capacity::REVNAT,
-            4,
-            size_of::<moat_compiler::layout::RevnatValue>(),
-        ),
-    ] {
-        let entries = match active_inner(pin_dir, name, &active)? {
-            Some(map) => dump(&map, name, key, value)?.len(),
-            None => 0,
-        };
-        maps.push(MapFill {
-            map: name,
-            entries,
-            capacity: cap,
-        });
-    }
-    for (name, cap) in [
-        (names::BACKENDS, capacity::BACKENDS),
-        (names::MAGLEV, capacity::MAGLEV),
-    ] {
-        let entries = match active_inner(pin_dir, name, &active)? {
-            Some(map) => map
-                .info()
-                .map_err(|e| crate::error::map_error("read info of", name, e))?
-                .max_entries() as usize,
-            None => 0,
-        };
-        maps.push(MapFill {
-            map: name,
-            entries,
-            capacity: cap,
-        });
-    }
-    let _ = size_of::<MaglevValue>();
-    maps.push(MapFill {
-        map: names::CT,
-        entries: ct(pin_dir)?.len(),
-        capacity: capacity::CT,
-    });
-    maps.push(MapFill {
-        map: names::LINKS,
-        entries: links(pin_dir)?.len(),
-        capacity: capacity::LINKS,
-    });
-
-    let endpoints = endpoint_counters(pin_dir)?;
-    let drops = drop_counters(pin_dir)?;
-    let (events_sent, events_lost) = event_counters(pin_dir)?;
-    Ok(Status {
-        pin_dir: pin_dir.to_path_buf(),
-        generation: active.generation,
-        slot: active.slot,
-        image_generation: active.image_generation,
-        image_hash: moat_compiler::image::format::to_hex(&active.image_hash),
-        attachments: list_attachments(pin_dir)?,
-        maps,
-        forwarded_packets: endpoints.iter().map(|(_, c)| c.forwarded_packets).sum(),
-        dropped_packets: drops.iter().map(|(_, c)| c.packets).sum(),
-        drops: drops
-            .into_iter()
-            .map(|(reason, c)| DropCount {
-                reason,
-                packets: c.packets,
-                bytes: c.bytes,
-            })
-            .collect(),
-        events_sent,
-        events_lost,
-        features: features(),
-    })
-}
-
-/// Events sent to and lost by the ring buffer, summed over CPUs.
-pub fn event_counters(pin_dir: &Path) -> Result<(u64, u64), LoaderError> {
-    let map = open_map(pin_dir, names::EVENT_STATS)?;
-    let mut totals = [0u64; 2];
-    for (index, total) in (0u32..).zip(totals.iter_mut()) {
-        let mut raw = vec![0u8; 8 * possible_cpus()];
-        sys::map_lookup(map.fd().as_fd(), &index.to_ne_bytes(), &mut raw)
-            .map_err(map_err("read", names::EVENT_STATS))?;
-        *total = percpu_sum(&raw, |t: &mut u64, v| *t += v);
-    }
-    Ok((totals[0], totals[1]))
-}
-
-/// Kernel features the datapath relies on, probed without side effects.
-pub fn features() -> Vec<Feature> {
-    let version = aya::util::KernelVersion::current().ok();
-    let at_least =
-        |major, minor| version.is_some_and(|v| v >= aya::util::KernelVersion::new(major, minor, 0));
-    vec![
-        Feature {
-            name: "btf",
-            available: Path::new("/sys/kernel/btf/vmlinux").exists(),
-        },
-        Feature {
-            name: "bpffs",
-            available: sys::is_bpffs(Path::new("/sys/fs/bpf")),
-        },
-        Feature {
-            name: "tcx",
-            available: at_least(6, 6),
-        },
-        Feature {
-            name: "ringbuf",
-            available: at_least(5, 8),
-        },
-        Feature {
-            name: "bpf_redirect_peer",
-            available: at_least(5, 10),
-        },
-        Feature {
-            name: "bpf_redirect_neigh",
-            available: at_least(5, 10),
-        },
-    ]
 }

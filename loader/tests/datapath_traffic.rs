@@ -76,10 +76,10 @@ fn ip(args: &[&str]) -> Output {
 
 /// Node, client and web namespaces: each pod has a /32 address and a
 /// default route through the node, which answers ARP by proxy.
-fn topology() -> (Netns, Netns, Netns) {
-    let node = Netns::new("tr-node");
-    let client = Netns::new("tr-client");
-    let web = Netns::new("tr-web");
+fn topology(tag: &str) -> (Netns, Netns, Netns) {
+    let node = Netns::new(&format!("{tag}-node"));
+    let client = Netns::new(&format!("{tag}-client"));
+    let web = Netns::new(&format!("{tag}-web"));
     let out = node
         .command(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])
         .output()
@@ -96,6 +96,8 @@ fn topology() -> (Netns, Netns, Netns) {
             .output()
             .expect("sysctl");
         assert!(out.status.success());
+        let mac = format!("02:00:00:00:00:{:02x}", addr.octets()[3]);
+        pod.ip(&["link", "set", "p0", "address", &mac]);
         pod.ip(&["addr", "add", &format!("{addr}/32"), "dev", "p0"]);
         pod.ip(&["link", "set", "p0", "up"]);
         pod.ip(&["route", "add", "169.254.1.1", "dev", "p0"]);
@@ -123,7 +125,21 @@ fn tcp_through_cluster_ip() {
     if !kernel_available("tcp_through_cluster_ip") {
         return;
     }
-    let (node, client, web) = topology();
+    tcp_round_trips("trn", false);
+}
+
+#[test]
+fn tcp_with_peer_redirect() {
+    if !kernel_available("tcp_with_peer_redirect") {
+        return;
+    }
+    tcp_round_trips("trp", true);
+}
+
+/// Runs the connections with `bpf_redirect_neigh` (no MAC addresses given)
+/// or with `bpf_redirect_peer` (the pods' MAC addresses given).
+fn tcp_round_trips(tag: &str, with_macs: bool) {
+    let (node, client, web) = topology(tag);
     let server = web
         .command(&[
             "busybox",
@@ -148,11 +164,16 @@ fn tcp_through_cluster_ip() {
             netns: Some(node.path()),
             ifname: ifname.into(),
             pod_ip,
-            pod_mac: None,
+            pod_mac: with_macs.then_some([2, 0, 0, 0, 0, pod_ip.octets()[3]]),
         };
         dp.attach(&link).expect("attach");
     }
     dp.load_image(&image(ALLOW_CLIENT, 1)).expect("image loads");
+    let links = moat_loader::inspect::links(&pin.0).expect("links");
+    for (ip, link) in &links {
+        let peer = link.flags & moat_loader::layout::LINK_F_MAC != 0;
+        assert_eq!(peer, with_macs, "redirect mode of {ip}");
+    }
 
     // The server may need a moment to listen.
     let mut direct = String::new();

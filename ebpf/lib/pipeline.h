@@ -87,6 +87,8 @@ static __always_inline void apply_judgement(struct moat_ct_entry *e,
  * Translates a packet to a ClusterIP:port into backend:port. The pinned
  * backend of a known flow wins over a new choice, so a connection keeps
  * its backend when the image changes. Returns 0 or a drop reason.
+ * NOTE: the pin is not checked against a new image, so a flow keeps a
+ * backend that the new image removed until the flow ends.
  */
 static __always_inline int service_translate(struct __sk_buff *skb,
 					     struct packet *p)

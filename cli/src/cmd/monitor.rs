@@ -128,3 +128,91 @@ fn print_event(format: Format, view: &EventView) {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use moat_loader::layout::{self, FlowEvent};
+    use moat_loader::names::Names;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: MonitorArgs,
+    }
+
+    fn args(flags: &[&str]) -> MonitorArgs {
+        let argv = std::iter::once("monitor").chain(flags.iter().copied());
+        Cli::parse_from(argv).args
+    }
+
+    fn view(verdict: u8, dport: u16, service_port: Option<u16>) -> EventView {
+        let mut event = FlowEvent {
+            saddr: [10, 0, 0, 1],
+            daddr: [10, 0, 0, 2],
+            sport: 40000u16.to_be_bytes(),
+            dport: dport.to_be_bytes(),
+            protocol: 6,
+            verdict,
+            ..FlowEvent::default()
+        };
+        if let Some(port) = service_port {
+            event.flags |= layout::EVENT_F_SERVICE;
+            event.service_addr = [10, 96, 0, 10];
+            event.service_port = port.to_be_bytes();
+        }
+        describe(&event, &Names::default())
+    }
+
+    #[test]
+    fn verdict_filter() {
+        let dropped = args(&["--verdict", "dropped"]);
+        assert!(matches(
+            &dropped,
+            None,
+            &view(layout::VERDICT_DROPPED, 80, None)
+        ));
+        assert!(!matches(
+            &dropped,
+            None,
+            &view(layout::VERDICT_FORWARDED, 80, None)
+        ));
+        let forwarded = args(&["--verdict", "forwarded"]);
+        assert!(matches(
+            &forwarded,
+            None,
+            &view(layout::VERDICT_FORWARDED, 80, None)
+        ));
+    }
+
+    #[test]
+    fn port_filter_matches_service_port() {
+        let port = args(&["--port", "8080"]);
+        assert!(!matches(
+            &port,
+            None,
+            &view(layout::VERDICT_FORWARDED, 80, None)
+        ));
+        assert!(matches(
+            &port,
+            None,
+            &view(layout::VERDICT_FORWARDED, 80, Some(8080))
+        ));
+        assert!(matches(
+            &port,
+            None,
+            &view(layout::VERDICT_FORWARDED, 8080, None)
+        ));
+    }
+
+    #[test]
+    fn pod_filter_matches_either_end() {
+        let none = args(&[]);
+        let event = view(layout::VERDICT_DROPPED, 80, None);
+        assert!(matches(&none, Some(Ipv4Addr::new(10, 0, 0, 2)), &event));
+        assert!(matches(&none, Some(Ipv4Addr::new(10, 0, 0, 1)), &event));
+        assert!(!matches(&none, Some(Ipv4Addr::new(10, 0, 0, 3)), &event));
+    }
+}

@@ -68,7 +68,7 @@ pub fn run(args: &ProbeArgs) -> u8 {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let cluster = moat_loader::sandbox::topology::align(&loaded.cluster, &state.pods);
+    let cluster = moat_loader::sandbox::plan::align(&loaded.cluster, &state.pods);
     let flows = expect::flows(&state, &cluster, (!ports.is_empty()).then_some(&ports[..]));
     let engine = Engine {
         timeout: Duration::from_millis(args.timeout_ms),

@@ -9,6 +9,7 @@ pub mod datapath;
 pub mod expect;
 pub mod nat;
 pub mod netns;
+pub mod plan;
 pub mod probe;
 pub mod responder;
 pub mod sctp;
@@ -23,8 +24,8 @@ use thiserror::Error;
 
 use crate::swap::LoadReport;
 
+pub use plan::PlanOptions;
 pub use state::{DatapathMode, State};
-pub use topology::PlanOptions;
 
 /// Failures of sandbox operations.
 #[derive(Debug, Error)]
@@ -81,19 +82,19 @@ pub struct UpOptions {
 /// When any step fails, everything built so far is removed again.
 pub fn up(cluster: &Cluster, options: &UpOptions) -> Result<(State, Vec<String>), SandboxError> {
     let name = &options.plan.name;
-    topology::check_name(name)?;
-    if State::dir_of(name).exists() || !netns::list(&topology::netns_prefix(name)).is_empty() {
+    plan::check_name(name)?;
+    if State::dir_of(name).exists() || !netns::list(&plan::netns_prefix(name)).is_empty() {
         return Err(SandboxError::AlreadyRunning { name: name.clone() });
     }
-    let plan = topology::plan(cluster, &options.plan)?;
-    let mut state = plan.state;
-    let cluster = topology::align(cluster, &state.pods);
+    let planned = plan::plan(cluster, &options.plan)?;
+    let mut state = planned.state;
+    let cluster = plan::align(cluster, &state.pods);
     let built = build_all(&mut state, &cluster, options);
     if let Err(e) = built {
         let _ = down(name);
         return Err(e);
     }
-    Ok((state, plan.skipped))
+    Ok((state, planned.skipped))
 }
 
 fn build_all(
@@ -125,7 +126,7 @@ pub fn apply(
     cluster: &Cluster,
     manifests: Vec<PathBuf>,
 ) -> Result<Option<LoadReport>, SandboxError> {
-    let plan = topology::plan(
+    let planned = plan::plan(
         cluster,
         &PlanOptions {
             name: state.name.clone(),
@@ -135,9 +136,9 @@ pub fn apply(
             extra_outside: state.outside.addresses.clone(),
         },
     )?;
-    same_pods(state, &plan.state)?;
-    let cluster = &topology::align(cluster, &plan.state.pods);
-    state.services = plan.state.services;
+    same_pods(state, &planned.state)?;
+    let cluster = &plan::align(cluster, &planned.state.pods);
+    state.services = planned.state.services;
     state.generation += 1;
     nat::install(state)?;
     let report = datapath::reload(state, cluster)?;
@@ -170,7 +171,7 @@ fn same_pods(running: &State, planned: &State) -> Result<(), SandboxError> {
 /// Removes the sandbox called `name`: its processes, namespaces, datapath
 /// and state directory. Removing a sandbox that is not running succeeds.
 pub fn down(name: &str) -> Result<(), SandboxError> {
-    topology::check_name(name)?;
+    plan::check_name(name)?;
     let unpinned = datapath::remove(name);
     let removed = topology::teardown(name).and(unpinned);
     let dir = State::dir_of(name);

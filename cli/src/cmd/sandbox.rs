@@ -258,12 +258,13 @@ fn run_apply(args: &ApplyArgs) -> u8 {
         Ok(state) => state,
         Err(e) => return fail(&e),
     };
-    let paths = absolute(&args.paths);
-    let loaded = match load_state_manifests(&state, &paths) {
+    // Paths as given name the rules in events; the state keeps absolute
+    // ones, so that `probe` finds the files from any directory.
+    let loaded = match load_state_manifests(&state, &args.paths) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    match sandbox::apply(&mut state, &loaded.cluster, paths) {
+    match sandbox::apply(&mut state, &loaded.cluster, absolute(&args.paths)) {
         Ok(report) => {
             print!(
                 "sandbox `{}`: image {} loaded",

@@ -32,6 +32,8 @@ pub use state::{DatapathMode, State};
 pub enum SandboxError {
     #[error("invalid sandbox name `{name}`: use 1 to 12 lowercase letters or digits")]
     InvalidName { name: String },
+    #[error("sandbox name `{name}` is reserved: `/run/moat/{name}` holds the image store")]
+    ReservedName { name: String },
     #[error(
         "sandbox `{name}` is already running; remove it with `moat sandbox down --name {name}`"
     )]

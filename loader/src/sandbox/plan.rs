@@ -45,13 +45,18 @@ pub fn check_name(name: &str) -> Result<(), SandboxError> {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if valid {
-        Ok(())
-    } else {
-        Err(SandboxError::InvalidName {
+    if !valid {
+        return Err(SandboxError::InvalidName {
             name: name.to_string(),
-        })
+        });
     }
+    // The loader keeps its image store beside the sandbox directories.
+    if State::dir_of(name) == std::path::Path::new(crate::names::IMAGE_STORE) {
+        return Err(SandboxError::ReservedName {
+            name: name.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Prefix shared by every namespace of the sandbox `name`.
@@ -452,5 +457,6 @@ spec:
         assert!(check_name("a-b").is_err());
         assert!(check_name("Upper").is_err());
         assert!(check_name("thirteenchars").is_err());
+        assert!(check_name("images").is_err());
     }
 }

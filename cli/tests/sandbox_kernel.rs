@@ -468,3 +468,21 @@ fn sctp_probes_match_evaluator() {
     );
     sandbox.finish();
 }
+
+#[test]
+fn plain_router_translates_cluster_ip() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let lb3 = repo().join("testdata/sandbox/lb3");
+    let sandbox = Sandbox::up(&[lb3], &["--datapath", "none"]);
+    let ip = sandbox.cluster_ip("lb/echo");
+    let tcp = sandbox.connect("lb/client", &ip, "tcp/80", None);
+    assert!(tcp.starts_with("connected lb/echo-"), "tcp: {tcp}");
+    let udp = sandbox.connect("lb/client", &ip, "udp/80", Some(43000));
+    assert!(udp.starts_with("connected lb/echo-"), "udp: {udp}");
+    let pods = sandbox.connect("lb/echo-0", "10.244.7.10", "tcp/80", None);
+    assert_eq!(pods, "refused", "pod to pod without a listener");
+    assert!(!Path::new(&format!("/sys/fs/bpf/moat-{}", sandbox.name)).exists());
+    sandbox.finish();
+}

@@ -69,36 +69,12 @@ pub fn plan(cluster: &Cluster, options: &PlanOptions) -> Result<Plan, SandboxErr
     check_name(&options.name)?;
     let prefix = netns_prefix(&options.name);
     let mut skipped = Vec::new();
-    let mut pods = Vec::new();
-    let taken: BTreeSet<IpAddr> = cluster.pods.iter().filter_map(|p| p.ip).collect();
-    let mut used = BTreeSet::new();
-    for pod in &cluster.pods {
-        let Some(mut ip) = pod_ipv4(pod) else {
-            skipped.push(format!(
-                "left out pod `{}`: {}",
-                pod.key(),
-                pod_skip_reason(pod)
-            ));
-            continue;
-        };
-        if used.contains(&ip) {
-            let free = free_address(options.load.pod_cidr, &taken, &used).ok_or(
-                SandboxError::AddressesExhausted {
-                    cidr: options.load.pod_cidr,
-                },
-            )?;
-            skipped.push(format!(
-                "pod `{}` shares {ip} with another pod, so the sandbox gives it {free}",
-                pod.key()
-            ));
-            ip = free;
-        }
-        used.insert(ip);
-        pods.push(pod_node(pod, ip, pods.len(), &prefix));
-    }
+    let pods = pod_nodes(cluster, options, &prefix, &mut skipped)?;
+
     let aligned = align(cluster, &pods);
     let cluster = &aligned;
     let services = service_nodes(cluster, &mut skipped);
+
     let outside = OutsideNode {
         netns: format!("{prefix}out"),
         addresses: outside_addresses(cluster, &options.extra_outside),
@@ -118,6 +94,42 @@ pub fn plan(cluster: &Cluster, options: &PlanOptions) -> Result<Plan, SandboxErr
         generation: 1,
     };
     Ok(Plan { state, skipped })
+}
+
+/// Plans one node per pod with an IPv4 address. A pod whose address an
+/// earlier pod already has gets a free one from the pod CIDR.
+fn pod_nodes(
+    cluster: &Cluster,
+    options: &PlanOptions,
+    prefix: &str,
+    skipped: &mut Vec<String>,
+) -> Result<Vec<PodNode>, SandboxError> {
+    let taken: BTreeSet<IpAddr> = cluster.pods.iter().filter_map(|p| p.ip).collect();
+    let mut used = BTreeSet::new();
+    let mut pods = Vec::new();
+    for pod in &cluster.pods {
+        let Some(mut ip) = pod_ipv4(pod) else {
+            skipped.push(format!(
+                "left out pod `{}`: {}",
+                pod.key(),
+                pod_skip_reason(pod)
+            ));
+            continue;
+        };
+        if used.contains(&ip) {
+            let cidr = options.load.pod_cidr;
+            let free = free_address(cidr, &taken, &used)
+                .ok_or(SandboxError::AddressesExhausted { cidr })?;
+            skipped.push(format!(
+                "pod `{}` shares {ip} with another pod, so the sandbox gives it {free}",
+                pod.key()
+            ));
+            ip = free;
+        }
+        used.insert(ip);
+        pods.push(pod_node(pod, ip, pods.len(), prefix));
+    }
+    Ok(pods)
 }
 
 /// Returns the highest address of `cidr` that no pod has, or `None` when

@@ -47,6 +47,13 @@ fn disable_rp_filter(ns: &str) -> Result<(), SandboxError> {
     netns::sysctl(ns, "net/ipv4/conf/default/rp_filter", "0")
 }
 
+/// Runs `ip` with the whitespace-separated words of `line`. Every name and
+/// address in the sandbox is a single word, so splitting is exact.
+fn ip_line(line: &str) -> Result<(), SandboxError> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    ip(&words).map(|_| ())
+}
+
 /// Adds a veth pair: `host` in the node namespace, `eth0` in `peer_ns`.
 fn veth_pair(
     node: &str,
@@ -55,137 +62,69 @@ fn veth_pair(
     peer_ns: &str,
     peer_mac: &str,
 ) -> Result<(), SandboxError> {
-    ip(&[
-        "-n", node, "link", "add", host, "address", host_mac, "type", "veth", "peer", "name",
-        "eth0", "address", peer_mac, "netns", peer_ns,
-    ])?;
-    ip(&["-n", node, "link", "set", host, "up"])?;
-    ip(&["-n", peer_ns, "link", "set", "eth0", "up"])?;
-    Ok(())
+    ip_line(&format!(
+        "-n {node} link add {host} address {host_mac} type veth \
+         peer name eth0 address {peer_mac} netns {peer_ns}"
+    ))?;
+    ip_line(&format!("-n {node} link set {host} up"))?;
+    ip_line(&format!("-n {peer_ns} link set eth0 up"))
 }
 
 /// Routes a namespace's traffic through the node: a default route to
 /// [`GATEWAY`], resolved statically to the node-side MAC.
 fn route_via_gateway(ns: &str, gateway_mac: &str) -> Result<(), SandboxError> {
-    let gateway = GATEWAY.to_string();
-    ip(&[
-        "-n", ns, "route", "add", &gateway, "dev", "eth0", "scope", "link",
-    ])?;
-    ip(&[
-        "-n",
-        ns,
-        "neigh",
-        "add",
-        &gateway,
-        "lladdr",
-        gateway_mac,
-        "dev",
-        "eth0",
-        "nud",
-        "permanent",
-    ])?;
-    ip(&[
-        "-n", ns, "route", "add", "default", "via", &gateway, "dev", "eth0",
-    ])?;
-    Ok(())
+    ip_line(&format!("-n {ns} route add {GATEWAY} dev eth0 scope link"))?;
+    ip_line(&format!(
+        "-n {ns} neigh add {GATEWAY} lladdr {gateway_mac} dev eth0 nud permanent"
+    ))?;
+    ip_line(&format!("-n {ns} route add default via {GATEWAY} dev eth0"))
+}
+
+/// Routes `address` from the node to a neighbour behind `veth`, whose MAC
+/// is known, so no ARP runs on the sandbox's links.
+fn route_to_neighbour(
+    node: &str,
+    address: Ipv4Addr,
+    mac: &str,
+    veth: &str,
+) -> Result<(), SandboxError> {
+    ip_line(&format!(
+        "-n {node} route add {address}/32 dev {veth} scope link"
+    ))?;
+    ip_line(&format!(
+        "-n {node} neigh add {address} lladdr {mac} dev {veth} nud permanent"
+    ))
 }
 
 fn build_pod(node: &str, pod: &PodNode) -> Result<(), SandboxError> {
-    netns::create(&pod.netns)?;
-    veth_pair(
-        node,
-        &pod.host_veth,
-        &pod.host_mac,
-        &pod.netns,
-        &pod.pod_mac,
-    )?;
-    let address = format!("{}/32", pod.ip);
-    ip(&["-n", &pod.netns, "addr", "add", &address, "dev", "eth0"])?;
-    route_via_gateway(&pod.netns, &pod.host_mac)?;
-    let ip_text = pod.ip.to_string();
-    ip(&[
-        "-n",
-        node,
-        "route",
-        "add",
-        &address,
-        "dev",
-        &pod.host_veth,
-        "scope",
-        "link",
-    ])?;
-    ip(&[
-        "-n",
-        node,
-        "neigh",
-        "add",
-        &ip_text,
-        "lladdr",
-        &pod.pod_mac,
-        "dev",
-        &pod.host_veth,
-        "nud",
-        "permanent",
-    ])?;
-    Ok(())
+    let ns = &pod.netns;
+    netns::create(ns)?;
+    veth_pair(node, &pod.host_veth, &pod.host_mac, ns, &pod.pod_mac)?;
+
+    ip_line(&format!("-n {ns} addr add {}/32 dev eth0", pod.ip))?;
+    route_via_gateway(ns, &pod.host_mac)?;
+    route_to_neighbour(node, pod.ip, &pod.pod_mac, &pod.host_veth)
 }
 
 fn build_outside(node: &str, outside: &OutsideNode) -> Result<(), SandboxError> {
+    let ns = &outside.netns;
     let host_mac = mac(3, 0);
     let peer_mac = mac(4, 0);
-    netns::create(&outside.netns)?;
-    disable_rp_filter(&outside.netns)?;
-    veth_pair(node, OUTSIDE_VETH, &host_mac, &outside.netns, &peer_mac)?;
-    let link = OUTSIDE_LINK.to_string();
-    let link_cidr = format!("{link}/32");
-    ip(&[
-        "-n",
-        &outside.netns,
-        "addr",
-        "add",
-        &link_cidr,
-        "dev",
-        "eth0",
-    ])?;
-    route_via_gateway(&outside.netns, &host_mac)?;
-    ip(&[
-        "-n",
-        node,
-        "route",
-        "add",
-        &link_cidr,
-        "dev",
-        OUTSIDE_VETH,
-        "scope",
-        "link",
-    ])?;
-    ip(&[
-        "-n",
-        node,
-        "neigh",
-        "add",
-        &link,
-        "lladdr",
-        &peer_mac,
-        "dev",
-        OUTSIDE_VETH,
-        "nud",
-        "permanent",
-    ])?;
+    netns::create(ns)?;
+    disable_rp_filter(ns)?;
+    veth_pair(node, OUTSIDE_VETH, &host_mac, ns, &peer_mac)?;
+
+    ip_line(&format!("-n {ns} addr add {OUTSIDE_LINK}/32 dev eth0"))?;
+    route_via_gateway(ns, &host_mac)?;
+    route_to_neighbour(node, OUTSIDE_LINK, &peer_mac, OUTSIDE_VETH)?;
+
+    // Outside addresses live on the outside namespace's loopback, reached
+    // through its link address.
     for address in &outside.addresses {
-        let cidr = format!("{address}/32");
-        ip(&["-n", &outside.netns, "addr", "add", &cidr, "dev", "lo"])?;
-        ip(&[
-            "-n",
-            node,
-            "route",
-            "add",
-            &cidr,
-            "via",
-            &link,
-            "dev",
-            OUTSIDE_VETH,
-        ])?;
+        ip_line(&format!("-n {ns} addr add {address}/32 dev lo"))?;
+        ip_line(&format!(
+            "-n {node} route add {address}/32 via {OUTSIDE_LINK} dev {OUTSIDE_VETH}"
+        ))?;
     }
     Ok(())
 }

@@ -88,7 +88,8 @@ static __always_inline void apply_judgement(struct moat_ct_entry *e,
  * backend of a known flow wins over a new choice, so a connection keeps
  * its backend when the image changes. Returns 0 or a drop reason.
  * NOTE: the pin is not checked against a new image, so a flow keeps a
- * backend that the new image removed until the flow ends.
+ * backend that the new image removed until the flow ends. When the new
+ * image drops the whole service, its flows are no longer translated.
  */
 static __always_inline int service_translate(struct __sk_buff *skb,
 					     struct packet *p)
@@ -100,6 +101,10 @@ static __always_inline int service_translate(struct __sk_buff *skb,
 	__be32 addr;
 	__be16 port;
 
+	/* Most packets go to no service: one lookup settles that. */
+	svc = lb_frontend(&p->img, &p->f);
+	if (!svc)
+		return 0;
 	ct_key_of(&key, &p->f, MOAT_CT_F_SERVICE);
 	pin = bpf_map_lookup_elem(&moat_ct, &key);
 	if (pin && !ct_expired(pin, p->now)) {
@@ -107,9 +112,6 @@ static __always_inline int service_translate(struct __sk_buff *skb,
 		port = pin->nat_port;
 		p->service_id = pin->service_id;
 	} else {
-		svc = lb_frontend(&p->img, &p->f);
-		if (!svc)
-			return 0;
 		backend = lb_select(&p->img, svc, &p->f);
 		if (!backend)
 			return MOAT_DROP_NO_BACKEND;

@@ -231,14 +231,30 @@ impl Datapath {
         packet: &[u8],
         context: Option<&[u8]>,
     ) -> Result<TestRun, LoaderError> {
+        let fd = self.program_fd(hook)?;
+        sys::prog_test_run(fd.as_fd(), packet, context)
+    }
+
+    /// Runs a program `repeat` times on one packet through
+    /// `BPF_PROG_TEST_RUN`; returns the kernel's mean run time in ns.
+    pub fn test_run_repeat(
+        &self,
+        hook: Hook,
+        packet: &[u8],
+        repeat: u32,
+    ) -> Result<u32, LoaderError> {
+        let fd = self.program_fd(hook)?;
+        sys::prog_test_run_repeat(fd.as_fd(), packet, None, repeat).map(|(_, ns)| ns)
+    }
+
+    fn program_fd(&self, hook: Hook) -> Result<&aya::programs::ProgramFd, LoaderError> {
         let program = match hook {
             Hook::FromPod => &self.from_pod,
             Hook::ToPod => &self.to_pod,
         };
-        let fd = program
+        program
             .fd()
-            .map_err(|e| objects::program_error("open", hook.name(), e))?;
-        sys::prog_test_run(fd.as_fd(), packet, context)
+            .map_err(|e| objects::program_error("open", hook.name(), e))
     }
 }
 

@@ -150,6 +150,18 @@ pub fn prog_test_run(
     packet: &[u8],
     context: Option<&[u8]>,
 ) -> Result<TestRun, LoaderError> {
+    prog_test_run_repeat(fd, packet, context, 1).map(|(run, _)| run)
+}
+
+/// Runs a program `repeat` times on one packet buffer and returns the last
+/// run with the kernel's mean duration per run in nanoseconds. A program
+/// that rewrites the packet sees its own output from the second run on.
+pub fn prog_test_run_repeat(
+    fd: BorrowedFd<'_>,
+    packet: &[u8],
+    context: Option<&[u8]>,
+    repeat: u32,
+) -> Result<(TestRun, u32), LoaderError> {
     let mut out = vec![0u8; packet.len() + 256];
     let mut ctx_out = vec![0u8; SK_BUFF_SIZE];
     let mut attr = TestRunAttr {
@@ -158,7 +170,7 @@ pub fn prog_test_run(
         data_size_out: out.len() as u32,
         data_in: packet.as_ptr() as u64,
         data_out: out.as_mut_ptr() as u64,
-        repeat: 1,
+        repeat,
         ..Default::default()
     };
     if let Some(ctx) = context {
@@ -173,11 +185,12 @@ pub fn prog_test_run(
     })?;
     out.truncate(attr.data_size_out as usize);
     ctx_out.truncate(attr.ctx_size_out as usize);
-    Ok(TestRun {
+    let run = TestRun {
         retval: attr.retval,
         packet: out,
         context: ctx_out,
-    })
+    };
+    Ok((run, attr.duration))
 }
 
 /// `union bpf_attr` for `BPF_OBJ_GET`.

@@ -3,65 +3,20 @@
 //! here and is removed on drop, also when a test fails.
 
 // A helper that fails must abort the test like the test body would.
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod datapath_support;
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use aya::programs::{SchedClassifier, TcAttachType};
 use datapath_support::*;
 use moat_loader::{Datapath, EndpointLink};
-
-/// A network namespace named `moat-<pid>-<tag>`, deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Self {
-        let name = format!("moat-{}-{tag}", std::process::id());
-        run("ip", &["netns", "add", &name]);
-        Self(name)
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from(format!("/run/netns/{}", self.0))
-    }
-
-    fn ip(&self, args: &[&str]) -> Output {
-        let mut full = vec!["-n", self.0.as_str()];
-        full.extend_from_slice(args);
-        run("ip", &full)
-    }
-
-    fn exec(&self, args: &[&str]) -> Output {
-        let mut full = vec!["netns", "exec", self.0.as_str()];
-        full.extend_from_slice(args);
-        Command::new("ip").args(&full).output().expect("ip runs")
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.0])
-            .output();
-    }
-}
-
-fn run(program: &str, args: &[&str]) -> Output {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .expect("command runs");
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// Names of the tcx programs on `h0` in `netns`.
 fn tcx_programs(netns: &Netns, hook: TcAttachType) -> Vec<String> {
@@ -90,6 +45,16 @@ fn node_and_pod(tag: &str) -> (Netns, Netns) {
     (node, pod)
 }
 
+/// The client pod's veth `h0` in the node namespace.
+fn h0_link(node: &Netns) -> EndpointLink {
+    EndpointLink {
+        netns: Some(node.path()),
+        ifname: "h0".into(),
+        pod_ip: CLIENT,
+        pod_mac: None,
+    }
+}
+
 #[test]
 fn attach_detach_tcx() {
     if !kernel_available("attach_detach_tcx") {
@@ -98,12 +63,7 @@ fn attach_detach_tcx() {
     let (node, _pod) = node_and_pod("attach");
     let pin = PinDir::new();
     let mut dp = Datapath::open_or_create(&pin.0).expect("datapath loads");
-    let link = EndpointLink {
-        netns: Some(node.path()),
-        ifname: "h0".into(),
-        pod_ip: CLIENT,
-        pod_mac: None,
-    };
+    let link = h0_link(&node);
     let attached = dp.attach(&link).expect("attach");
     assert_eq!(attached.len(), 2);
     assert!(attached.iter().all(|a| a.mode == "tcx"), "{attached:?}");
@@ -148,17 +108,14 @@ fn real_packets_follow_the_image() {
     let (node, pod) = node_and_pod("ping");
     let pin = PinDir::new();
     let mut dp = Datapath::open_or_create(&pin.0).expect("datapath loads");
-    let link = EndpointLink {
-        netns: Some(node.path()),
-        ifname: "h0".into(),
-        pod_ip: CLIENT,
-        pod_mac: None,
-    };
+    let link = h0_link(&node);
     dp.attach(&link).expect("attach");
     dp.set_host_address(NODE_IP).expect("host address");
 
     let ping = || {
-        pod.exec(&["busybox", "ping", "-c", "1", "-W", "1", "10.0.0.254"])
+        pod.command(&["busybox", "ping", "-c", "1", "-W", "1", "10.0.0.254"])
+            .output()
+            .expect("ping runs")
             .status
             .success()
     };

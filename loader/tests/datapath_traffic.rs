@@ -13,46 +13,10 @@
 
 mod datapath_support;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 
 use datapath_support::*;
 use moat_loader::{Datapath, EndpointLink};
-
-/// A network namespace named `moat-<pid>-<tag>`, deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Self {
-        let name = format!("moat-{}-{tag}", std::process::id());
-        ip(&["netns", "add", &name]);
-        Self(name)
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from(format!("/run/netns/{}", self.0))
-    }
-
-    fn ip(&self, args: &[&str]) {
-        let mut full = vec!["-n", self.0.as_str()];
-        full.extend_from_slice(args);
-        ip(&full);
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("ip");
-        command.args(["netns", "exec", &self.0]).args(args);
-        command
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.0])
-            .output();
-    }
-}
 
 /// A process killed on drop.
 struct Server(Child);
@@ -62,16 +26,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn ip(args: &[&str]) -> Output {
-    let out = Command::new("ip").args(args).output().expect("ip runs");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// Node, client and web namespaces: each pod has a /32 address and a

@@ -13,6 +13,7 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use moat_compiler::{CompileOptions, Image};
@@ -54,6 +55,54 @@ impl Drop for PinDir {
             eprintln!("failed to remove {}: {e}", self.0.display());
         }
     }
+}
+
+/// A network namespace named `moat-<pid>-<tag>`, deleted on drop.
+pub struct Netns(pub String);
+
+impl Netns {
+    pub fn new(tag: &str) -> Self {
+        let name = format!("moat-{}-{tag}", std::process::id());
+        ip(&["netns", "add", &name]);
+        Self(name)
+    }
+
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/run/netns/{}", self.0))
+    }
+
+    /// Runs `ip -n <netns> args...` and asserts that it succeeds.
+    pub fn ip(&self, args: &[&str]) -> Output {
+        let mut full = vec!["-n", self.0.as_str()];
+        full.extend_from_slice(args);
+        ip(&full)
+    }
+
+    /// A command that runs `args` inside the namespace.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.0]).args(args);
+        command
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .output();
+    }
+}
+
+/// Runs `ip args...` and asserts that it succeeds.
+pub fn ip(args: &[&str]) -> Output {
+    let out = Command::new("ip").args(args).output().expect("ip runs");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);

@@ -30,7 +30,33 @@ pub fn store_image(hash: &[u8; 32], bytes: &[u8]) -> Result<PathBuf, LoaderError
     };
     std::fs::create_dir_all(IMAGE_STORE).map_err(|e| fs_error("create the directory of", e))?;
     std::fs::write(&path, bytes).map_err(|e| fs_error("write", e))?;
+    prune_store(Path::new(IMAGE_STORE), STORE_KEEP);
     Ok(path)
+}
+
+/// Number of images the store keeps; older ones are removed.
+const STORE_KEEP: usize = 64;
+
+/// Removes all but the `keep` most recently written images of `dir`.
+fn prune_store(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut images: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|ext| ext == "moat"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if images.len() <= keep {
+        return;
+    }
+    images.sort();
+    let excess = images.len() - keep;
+    for (_, path) in images.into_iter().take(excess) {
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::debug!(path = %path.display(), error = %e, "failed to prune a stored image");
+        }
+    }
 }
 
 /// Reads the stored image with content hash `hash`, if there is one.
@@ -336,6 +362,31 @@ spec:
             "DROPPED tcp default/client (10.0.0.1:40000) -> default/web-server-0 (10.0.0.2:80) \
              reason policy-ingress by NetworkPolicy default/isolate-web (deny) at cluster.yaml:14 gen 3"
         );
+    }
+
+    #[test]
+    fn store_keeps_newest_images() {
+        let dir = std::env::temp_dir().join(format!("moat-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        for i in 0..5 {
+            std::fs::write(dir.join(format!("{i}.moat")), b"x").expect("write");
+            // Distinct modification times, oldest first.
+            let time = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000 + i);
+            let file = std::fs::File::options()
+                .write(true)
+                .open(dir.join(format!("{i}.moat")));
+            file.expect("open").set_modified(time).expect("set time");
+        }
+        std::fs::write(dir.join("other.txt"), b"x").expect("write");
+        prune_store(&dir, 2);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .expect("list")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(left, ["3.moat", "4.moat", "other.txt"]);
     }
 
     #[test]

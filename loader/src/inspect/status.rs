@@ -157,7 +157,8 @@ pub fn status(pin_dir: &Path) -> Result<Status, LoaderError> {
     })
 }
 
-/// Kernel features the datapath relies on, probed without side effects.
+/// Kernel features the datapath relies on: BTF and bpffs from their files,
+/// the others from the kernel version that introduced them.
 pub fn features() -> Vec<Feature> {
     let version = aya::util::KernelVersion::current().ok();
     let at_least =

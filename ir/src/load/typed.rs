@@ -11,8 +11,7 @@ use crate::diag::Diagnostic;
     reason = "called once per object; the diagnostic is the useful result"
 )]
 pub fn from_node<T: DeserializeOwned>(node: &Node, kind: &str) -> Result<T, Diagnostic> {
-    let value = node.to_json();
-    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+    serde_path_to_error::deserialize::<_, T>(node).map_err(|e| {
         let path = steps(e.path());
         let at = node.at_path(&path);
         let field = e.path().to_string();

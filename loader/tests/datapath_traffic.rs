@@ -152,6 +152,15 @@ fn tcp_round_trips(tag: &str, with_macs: bool) {
         "the service flow is tracked: {rows:?}"
     );
 
+    let endpoints = moat_loader::inspect::endpoints(&pin.0).expect("endpoints");
+    let web_row = endpoints
+        .iter()
+        .find(|r| r.ip == "10.0.0.2")
+        .expect("web endpoint");
+    assert!(web_row.counters.forwarded_packets > 0, "{web_row:?}");
+    assert_eq!(web_row.redirect, if with_macs { "peer" } else { "neigh" });
+    assert!(!web_row.ingress_open, "web's ingress is isolated");
+
     dp.load_image(&image(DENY_ALL, 2)).expect("image 2 loads");
     assert_eq!(
         fetch(&client, "10.96.0.10", 8080),

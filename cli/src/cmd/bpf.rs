@@ -18,6 +18,9 @@ pub struct BpfArgs {
 
 #[derive(Subcommand)]
 enum BpfCommand {
+    /// Local endpoints with their veth and packet counters.
+    #[command(subcommand)]
+    Endpoint(ListOnly<EndpointListArgs>),
     /// Service frontends of the active image and their backends.
     #[command(subcommand)]
     Service(ListOnly<ServiceListArgs>),
@@ -32,6 +35,17 @@ enum BpfCommand {
 #[derive(Subcommand)]
 enum ListOnly<T: clap::Args> {
     List(T),
+}
+
+#[derive(Args)]
+struct EndpointListArgs {
+    #[command(flatten)]
+    pin: PinDirArg,
+    /// Image file to name pods; default: the stored active image.
+    #[arg(long, value_name = "FILE")]
+    image: Option<PathBuf>,
+    #[arg(short, long, value_enum, default_value_t = Format::Text)]
+    output: Format,
 }
 
 #[derive(Args)]
@@ -66,10 +80,54 @@ struct CtListArgs {
 
 pub fn run(args: &BpfArgs) -> u8 {
     match &args.command {
+        BpfCommand::Endpoint(ListOnly::List(a)) => endpoint_list(a),
         BpfCommand::Service(ListOnly::List(a)) => service_list(a),
         BpfCommand::Policy(ListOnly::List(a)) => policy_list(a),
         BpfCommand::Ct(ListOnly::List(a)) => ct_list(a),
     }
+}
+
+fn endpoint_list(args: &EndpointListArgs) -> u8 {
+    let names = match names_for(&args.pin.pin_dir, args.image.as_deref()) {
+        Ok(names) => names,
+        Err(code) => return code,
+    };
+    let rows = match inspect::endpoints(&args.pin.pin_dir) {
+        Ok(rows) => rows,
+        Err(e) => return fail(&e),
+    };
+    if args.output == Format::Json {
+        print_json(&rows);
+        return 0;
+    }
+    println!(
+        "{:<5} {:<28} {:<16} {:<8} {:<8} {:<14} {:>10} {:>10}",
+        "ID", "POD", "IP", "IFINDEX", "REDIRECT", "ENFORCING", "FORWARDED", "DROPPED"
+    );
+    for row in &rows {
+        let pod = row
+            .ip
+            .parse()
+            .ok()
+            .and_then(|ip| names.pod(ip))
+            .unwrap_or_else(|| "-".to_owned());
+        let enforcing = match (row.ingress_open, row.egress_open) {
+            (true, true) => "none",
+            (false, true) => "ingress",
+            (true, false) => "egress",
+            (false, false) => "both",
+        };
+        println!(
+            "{:<5} {pod:<28} {:<16} {:<8} {:<8} {enforcing:<14} {:>10} {:>10}",
+            row.endpoint_id,
+            row.ip,
+            row.ifindex,
+            row.redirect,
+            row.counters.forwarded_packets,
+            row.counters.dropped_packets
+        );
+    }
+    0
 }
 
 fn service_list(args: &ServiceListArgs) -> u8 {

@@ -15,7 +15,7 @@ use zerocopy::FromBytes;
 
 use crate::datapath::open_map;
 use crate::error::LoaderError;
-use crate::layout::{self, Active, CtEntry, CtKey, Link, names};
+use crate::layout::{self, Active, CtEntry, CtKey, EndpointCounters, Link, names};
 use crate::swap::read_active;
 use crate::sys;
 
@@ -381,4 +381,59 @@ pub fn links(pin_dir: &Path) -> Result<Vec<(Ipv4Addr, Link)>, LoaderError> {
         .collect();
     out.sort_by_key(|(ip, _)| *ip);
     Ok(out)
+}
+
+/// One local endpoint with its veth and counters.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointRow {
+    pub endpoint_id: u32,
+    pub ip: String,
+    pub identity: u32,
+    /// Host-side veth index from the links map; 0 when not attached.
+    pub ifindex: u32,
+    /// `peer` (bpf_redirect_peer), `neigh` (bpf_redirect_neigh) or `none`.
+    pub redirect: &'static str,
+    pub ingress_open: bool,
+    pub egress_open: bool,
+    pub counters: EndpointCounters,
+}
+
+/// Lists the endpoints of the active image, like `cilium bpf endpoint list`.
+pub fn endpoints(pin_dir: &Path) -> Result<Vec<EndpointRow>, LoaderError> {
+    let active = active(pin_dir)?;
+    let records: Vec<(EndpointKey, EndpointValue)> =
+        read_records(pin_dir, names::ENDPOINTS, &active)?;
+    let links: std::collections::HashMap<Ipv4Addr, Link> = links(pin_dir)?.into_iter().collect();
+    let counters: std::collections::HashMap<u32, EndpointCounters> =
+        endpoint_counters(pin_dir)?.into_iter().collect();
+    let mut rows: Vec<EndpointRow> = records
+        .iter()
+        .map(|(key, value)| {
+            let ip = decode_addr(key.addr, key.family);
+            let link = match ip {
+                Some(std::net::IpAddr::V4(v4)) => links.get(&v4).copied(),
+                _ => None,
+            };
+            let redirect = match link {
+                Some(l) if l.flags & layout::LINK_F_MAC != 0 => "peer",
+                Some(_) => "neigh",
+                None => "none",
+            };
+            EndpointRow {
+                endpoint_id: value.endpoint_id,
+                ip: ip.map_or_else(|| "?".to_owned(), |ip| ip.to_string()),
+                identity: value.identity,
+                ifindex: link.map_or(0, |l| l.ifindex),
+                redirect,
+                ingress_open: value.flags & 1 != 0,
+                egress_open: value.flags & 2 != 0,
+                counters: counters
+                    .get(&value.endpoint_id)
+                    .copied()
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    rows.sort_by_key(|r| r.endpoint_id);
+    Ok(rows)
 }

@@ -22,11 +22,12 @@ use std::time::Instant;
 use ipnet::IpNet;
 use moat_compiler::layout::{ID_ANY, POLICY_PREFIX_ALL};
 use moat_compiler::{Capacity, CompileOptions, Image, compile, encode};
+use moat_ir::generate::{Scale, cluster_yaml};
 use moat_ir::selector::LabelSelector;
 use moat_ir::{
-    Action, Cluster, ContainerPort, Direction, IpBlock, Namespace, NamespaceMatch, Peer, Peers,
-    Pod, PodSet, Policy, PolicyKind, PortMatch, PortRule, Ports, Protocol, Rule, Service,
-    ServicePort, Settings, Subject, TargetPort, Tier,
+    Action, Cluster, ContainerPort, Direction, IpBlock, LoadOptions, Namespace, NamespaceMatch,
+    Peer, Peers, Pod, PodSet, Policy, PolicyKind, PortMatch, PortRule, Ports, Protocol, Rule,
+    Service, ServicePort, Settings, Subject, TargetPort, Tier, load_str,
 };
 
 const REPLICAS: usize = 10;
@@ -40,11 +41,39 @@ fn main() {
     ];
     for (pods, policies, services) in sizes {
         let cluster = generate(pods, policies, services);
-        run(&cluster, pods, policies, services);
+        let title = format!("{pods} pods, {policies} policies, {services} services");
+        run(&cluster, &title);
+    }
+    // The shared generator's mix: named ports, default deny, DNS egress,
+    // ipBlock with except and endPort ranges.
+    let scales = [
+        Scale {
+            namespaces: 50,
+            pods: 1_000,
+            policies: 100,
+            seed: 1,
+        },
+        Scale::LARGE,
+    ];
+    for scale in scales {
+        let loaded = load_str(
+            "generated.yaml",
+            &cluster_yaml(&scale),
+            &LoadOptions::default(),
+        );
+        assert!(!loaded.has_errors(), "generated cluster loads");
+        let cluster = loaded.cluster;
+        let title = format!(
+            "moat_ir::generate: {} pods, {} policies, {} services",
+            cluster.pods.len(),
+            cluster.policies.len(),
+            cluster.services.len()
+        );
+        run(&cluster, &title);
     }
 }
 
-fn run(cluster: &Cluster, pods: usize, policies: usize, services: usize) {
+fn run(cluster: &Cluster, title: &str) {
     let start = Instant::now();
     // The largest cluster needs more Maglev slots than the default capacity.
     let options = CompileOptions {
@@ -60,7 +89,7 @@ fn run(cluster: &Cluster, pods: usize, policies: usize, services: usize) {
     let bytes = encode(&image);
     let encode_time = start.elapsed();
 
-    println!("\n## {pods} pods, {policies} policies, {services} services");
+    println!("\n## {title}");
     println!(
         "compile {:.3} s, encode {:.3} s, image {} bytes ({:.2} MiB)",
         compile_time.as_secs_f64(),

@@ -5,14 +5,18 @@
 //! its namespace name, the namespace labels and pod labels whose keys some
 //! selector reads, the longest referenced prefix containing its IP (for
 //! `ipBlock` and `networks` peers) and how it resolves the named ports that
-//! rules mention. Pods with equal keys are indistinguishable to every rule,
-//! so labels no selector reads (a UUID, a hash) never multiply identities.
+//! egress rules mention (an egress named port resolves on the peer). Pods
+//! with equal keys are indistinguishable to every rule as peers, so labels no
+//! selector reads (a UUID, a hash) never multiply identities. Ingress named
+//! ports resolve on the subject and key its table instead (see `tables`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use moat_ir::{Cluster, FlowEnd, NamespaceMatch, Peer, Peers, Pod, PodSet, PortMatch, Ports};
+use moat_ir::{
+    Cluster, Direction, FlowEnd, NamespaceMatch, Peer, Peers, Pod, PodSet, PortMatch, Ports,
+};
 use moat_ir::{Protocol, Subject};
 use serde::{Deserialize, Serialize};
 
@@ -195,7 +199,7 @@ fn relevant(cluster: &Cluster) -> Relevant {
                     }
                 }
             }
-            if let Ports::List(ports) = &rule.ports {
+            if let (Ports::List(ports), Direction::Egress) = (&rule.ports, rule.direction) {
                 for port in ports {
                     if let PortMatch::Named(name) = &port.port {
                         named.insert((name.clone(), port.protocol));

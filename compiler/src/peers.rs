@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use moat_ir::eval::{peer_matches, subject_selects};
-use moat_ir::selector::Operator;
+use moat_ir::selector::{Operator, Requirement};
 use moat_ir::{Cluster, FlowEnd, NamespaceMatch, Peer, Subject};
 
 use crate::identity::Identities;
@@ -17,6 +17,7 @@ pub struct PeerIndex<'a> {
     cluster: &'a Cluster,
     identities: &'a Identities,
     by_label: HashMap<(String, String), Vec<usize>>,
+    by_namespace_label: HashMap<(String, String), Vec<usize>>,
     by_namespace: HashMap<String, Vec<usize>>,
     pods: Vec<usize>,
     ids: HashMap<String, usize>,
@@ -29,6 +30,7 @@ impl<'a> PeerIndex<'a> {
             cluster,
             identities,
             by_label: HashMap::new(),
+            by_namespace_label: HashMap::new(),
             by_namespace: HashMap::new(),
             pods: Vec::new(),
             ids: HashMap::new(),
@@ -48,11 +50,13 @@ impl<'a> PeerIndex<'a> {
                 .or_default()
                 .push(i);
             for (k, v) in &pod.labels {
-                index
-                    .by_label
-                    .entry((k.clone(), v.clone()))
-                    .or_default()
-                    .push(i);
+                let key = (k.clone(), v.clone());
+                index.by_label.entry(key).or_default().push(i);
+            }
+            let namespace = cluster.namespaces.get(&pod.namespace);
+            for (k, v) in namespace.iter().flat_map(|ns| &ns.labels) {
+                let key = (k.clone(), v.clone());
+                index.by_namespace_label.entry(key).or_default().push(i);
             }
         }
         index
@@ -84,33 +88,53 @@ impl<'a> PeerIndex<'a> {
     }
 
     /// Identities that could match: a pod peer can only match pod identities
-    /// that carry one of its `In` values, or that live in its namespace.
+    /// that carry one of the values of each `In` requirement (on pod or
+    /// namespace labels) and that live in its namespace. The smallest of these
+    /// lists is the candidate set.
     fn candidates(&self, peer: &Peer) -> Vec<usize> {
         let Peer::Pods(set) = peer else {
             return (0..self.identities.all.len()).collect();
         };
-        let required = set
+        let mut lists: Vec<Vec<usize>> = Vec::new();
+        for requirement in set
             .pods
             .requirements
             .iter()
-            .find(|r| r.operator == Operator::In);
-        if let Some(requirement) = required {
-            let mut found: Vec<usize> = requirement
-                .values
-                .iter()
-                .filter_map(|v| self.by_label.get(&(requirement.key.clone(), v.clone())))
-                .flatten()
-                .copied()
-                .collect();
-            found.sort_unstable();
-            found.dedup();
-            return found;
+            .filter(|r| r.operator == Operator::In)
+        {
+            lists.push(union(&self.by_label, requirement));
         }
-        if let NamespaceMatch::Name(ns) = &set.namespaces {
-            return self.by_namespace.get(ns).cloned().unwrap_or_default();
+        match &set.namespaces {
+            NamespaceMatch::Name(ns) => {
+                lists.push(self.by_namespace.get(ns).cloned().unwrap_or_default());
+            }
+            NamespaceMatch::Selector(selector) => {
+                let required = selector
+                    .requirements
+                    .iter()
+                    .filter(|r| r.operator == Operator::In);
+                for requirement in required {
+                    lists.push(union(&self.by_namespace_label, requirement));
+                }
+            }
         }
-        self.pods.clone()
+        let smallest = lists.into_iter().min_by_key(Vec::len);
+        smallest.unwrap_or_else(|| self.pods.clone())
     }
+}
+
+/// Identities carrying any of the requirement's values, sorted.
+fn union(index: &HashMap<(String, String), Vec<usize>>, requirement: &Requirement) -> Vec<usize> {
+    let mut found: Vec<usize> = requirement
+        .values
+        .iter()
+        .filter_map(|v| index.get(&(requirement.key.clone(), v.clone())))
+        .flatten()
+        .copied()
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    found
 }
 
 /// Policies by the namespace their subject names, to find selecting policies fast.

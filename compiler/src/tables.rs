@@ -66,8 +66,9 @@ pub fn build(cluster: &Cluster, identities: &Identities, pods: &[usize]) -> Poli
     builder.out
 }
 
-/// Table id by (direction, candidate policies, subject identity when it matters).
-type TableKey = (Direction, Vec<usize>, Option<u32>);
+/// Table id by direction, candidate policies, and for ingress the subject's
+/// own resolution of the named ports those policies' rules mention.
+type TableKey = (Direction, Vec<usize>, Vec<Option<u16>>);
 
 struct Builder<'a> {
     cluster: &'a Cluster,
@@ -86,8 +87,8 @@ impl Builder<'_> {
             return;
         };
         let candidates = self.candidates(pod, identity);
-        let ingress = self.table_for(pod, identity, &candidates, Direction::Ingress);
-        let egress = self.table_for(pod, identity, &candidates, Direction::Egress);
+        let ingress = self.table_for(pod, &candidates, Direction::Ingress);
+        let egress = self.table_for(pod, &candidates, Direction::Egress);
         self.out.of_pod.insert(pod, (ingress, egress));
     }
 
@@ -101,21 +102,22 @@ impl Builder<'_> {
         found
     }
 
-    fn table_for(
-        &mut self,
-        pod: usize,
-        identity: u32,
-        candidates: &[usize],
-        dir: Direction,
-    ) -> u32 {
+    fn table_for(&mut self, pod: usize, candidates: &[usize], dir: Direction) -> u32 {
         let relevant: Vec<usize> = candidates
             .iter()
             .copied()
             .filter(|&i| self.policy_relevant(i, dir))
             .collect();
         // Ingress named ports resolve on the subject pod, so the table depends on it.
-        let by_subject = dir == Direction::Ingress && self.has_named_ports(&relevant, dir);
-        let key = (dir, relevant.clone(), by_subject.then_some(identity));
+        let subject_ports = match dir {
+            Direction::Ingress => self
+                .named_ports(&relevant, dir)
+                .iter()
+                .map(|(name, proto)| resolve(self.cluster, FlowEnd::Pod(pod), name, *proto))
+                .collect(),
+            Direction::Egress => Vec::new(),
+        };
+        let key = (dir, relevant.clone(), subject_ports);
         if let Some(&id) = self.by_key.get(&key) {
             return id;
         }
@@ -131,11 +133,6 @@ impl Builder<'_> {
             .policies
             .get(policy)
             .is_some_and(|p| p.isolates(dir) || p.rules.iter().any(|r| r.direction == dir))
-    }
-
-    fn has_named_ports(&self, policies: &[usize], dir: Direction) -> bool {
-        self.rule_ports(policies, dir)
-            .any(|(_, port)| matches!(port, PortMatch::Named(_)))
     }
 
     fn rule_ports<'b>(

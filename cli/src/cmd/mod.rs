@@ -1,5 +1,6 @@
 //! One module per `moat` subcommand.
 
+mod bpf;
 mod check;
 mod ci;
 mod compile;
@@ -8,12 +9,16 @@ mod eval;
 mod explain;
 mod explain_text;
 mod image;
+mod kernel;
 mod lint;
+mod load;
 mod matrix;
+mod monitor;
 mod query;
 mod reach;
 mod sandbox;
 mod sandbox_probe;
+mod status;
 mod verify;
 
 use std::process::ExitCode;
@@ -28,6 +33,11 @@ pub enum Command {
     Matrix(matrix::MatrixArgs),
     Compile(compile::CompileArgs),
     Image(image::ImageArgs),
+    Load(load::LoadArgs),
+    Unload(load::UnloadArgs),
+    Status(status::StatusArgs),
+    Bpf(bpf::BpfArgs),
+    Monitor(monitor::MonitorArgs),
     Sandbox(sandbox::SandboxArgs),
     Lint(lint::LintArgs),
     Verify(verify::VerifyArgs),
@@ -45,6 +55,11 @@ pub fn run(command: Command) -> ExitCode {
         Command::Matrix(args) => matrix::run(&args),
         Command::Compile(args) => compile::run(&args),
         Command::Image(args) => image::run(&args),
+        Command::Load(args) => load::run(&args),
+        Command::Unload(args) => load::unload(&args),
+        Command::Status(args) => status::run(&args),
+        Command::Bpf(args) => bpf::run(&args),
+        Command::Monitor(args) => monitor::run(&args),
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Lint(args) => lint::run(&args),
         Command::Verify(args) => verify::run(&args),

@@ -1,6 +1,6 @@
 //! Steps that need every object: namespaces, addresses, endpoints, named ports.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::Loaded;
 use super::addresses::Allocator;
@@ -133,6 +133,7 @@ fn assign_cluster_ips(loaded: &mut Loaded, options: &super::LoadOptions) {
 /// Warns about each named port of a rule that no pod it could reach declares.
 fn warn_unresolved_named_ports(loaded: &mut Loaded) {
     let cluster = &loaded.cluster;
+    let declaring = pods_by_port_name(cluster);
     let mut found = Vec::new();
     for policy in &cluster.policies {
         for rule in &policy.rules {
@@ -151,7 +152,8 @@ fn warn_unresolved_named_ports(loaded: &mut Loaded) {
                 }
                 let protocols: Vec<Protocol> =
                     ports.iter().filter(same_name).map(|p| p.protocol).collect();
-                let declared = cluster.pods.iter().any(|pod| {
+                let candidates = declaring.get(name.as_str()).map_or(&[][..], Vec::as_slice);
+                let declared = candidates.iter().any(|pod| {
                     let is_destination = match rule.direction {
                         Direction::Ingress => subject_selects(cluster, policy, pod),
                         Direction::Egress => peers_may_include(cluster, &rule.peers, pod),
@@ -170,6 +172,21 @@ fn warn_unresolved_named_ports(loaded: &mut Loaded) {
         }
     }
     loaded.diagnostics.extend(found);
+}
+
+/// The pods that declare a container port of each name, so that a rule's
+/// named port is checked against those pods only.
+fn pods_by_port_name(cluster: &crate::model::Cluster) -> HashMap<&str, Vec<&crate::model::Pod>> {
+    let mut index: HashMap<&str, Vec<&crate::model::Pod>> = HashMap::new();
+    for pod in &cluster.pods {
+        let mut names: Vec<&str> = pod.ports.iter().filter_map(|p| p.name.as_deref()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            index.entry(name).or_default().push(pod);
+        }
+    }
+    index
 }
 
 fn peers_may_include(

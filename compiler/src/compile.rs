@@ -18,7 +18,7 @@ use crate::layout::{
 use crate::services::{self, LbOptions};
 use crate::tables::{self, PolicyTables};
 
-/// What to compile and the limits it must fit.
+/// Compile scope (node), load-balancing choices, map capacities and generation.
 #[derive(Debug, Clone, Default)]
 pub struct CompileOptions {
     /// Compile only the endpoints whose `spec.nodeName` is this node.

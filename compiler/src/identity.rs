@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::cidr::{Atoms, world};
 use crate::layout::{ID_FIRST_CIDR, ID_FIRST_POD, ID_WORLD, ID_WORLD_V6};
 
-/// What an identity stands for, as stored in the image for inspection.
+/// The meaning of an identity, as stored in the image for inspection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentityInfo {
     pub id: u32,

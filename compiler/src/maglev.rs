@@ -14,8 +14,8 @@ pub const SLOTS_PER_BACKEND: u64 = 100;
 /// The default table size for `backends` backends: the smallest prime at
 /// least `SLOTS_PER_BACKEND` times the backend count (and at least 7).
 pub fn default_size(backends: usize) -> u32 {
-    let wanted = (backends as u64).saturating_mul(SLOTS_PER_BACKEND).max(7);
-    let mut candidate = wanted;
+    let target = (backends as u64).saturating_mul(SLOTS_PER_BACKEND).max(7);
+    let mut candidate = target;
     while !is_prime(candidate) {
         candidate += 1;
     }

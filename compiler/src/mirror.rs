@@ -153,7 +153,7 @@ impl<'a> Mirror<'a> {
         }
     }
 
-    /// The evaluator's reason for a side, rebuilt from the provenance.
+    /// Rebuilds the evaluator's reason for a side from the provenance.
     pub fn reason(&self, side: Side) -> Option<Reason> {
         let value = match side {
             Side::NotEndpoint => return Some(Reason::Outside),

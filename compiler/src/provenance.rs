@@ -22,7 +22,7 @@ pub struct RuleTable {
 }
 
 impl RuleTable {
-    /// The policy value for a decision, adding its provenance entry if new.
+    /// Converts a decision to a policy value, adding its provenance entry if new.
     pub fn value_for(
         &mut self,
         cluster: &Cluster,

@@ -18,7 +18,7 @@ use crate::layout::{
 };
 use crate::maglev;
 
-/// How the datapath picks a backend.
+/// The datapath's backend selection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LbMode {
     /// Consistent hashing of the flow over a per-service Maglev table.
@@ -91,7 +91,7 @@ pub fn build(cluster: &Cluster, options: &LbOptions) -> Result<ServiceTables, Co
 }
 
 /// Clusters holding only one namespace's pods. A selector only picks pods of
-/// the service's own namespace, so `backends` gives the same answer on them
+/// the service's own namespace, so `backends` returns the same backends from them
 /// without scanning every pod of the cluster for every service port.
 #[derive(Default)]
 struct NamespacePods {

@@ -2,7 +2,7 @@
 //!
 //! For each endpoint and direction the compiler finds the policies that select
 //! the endpoint, groups peer identities by which of those policies' peers they
-//! match, cuts ports into atoms, and asks `moat_ir`'s side decision for one
+//! match, cuts ports into atoms, and calls `moat_ir`'s side decision for one
 //! flow per (identity group, protocol, port atom). Tier precedence, `Pass`,
 //! deny-before-allow and named ports therefore come from the evaluator itself.
 //! Endpoints whose tables come out equal share one table id.
@@ -368,10 +368,10 @@ impl Builder<'_> {
     }
 }
 
-/// Which relevant peers an identity matches, and how it resolves named ports.
+/// The relevant peers an identity matches and its resolution of named ports.
 type PeerSignature = (Vec<bool>, Vec<Option<u16>>);
 
-/// The smallest index in `0..total` missing from the sorted `touched`.
+/// Finds the smallest index in `0..total` missing from the sorted `touched`.
 fn first_untouched(touched: &[usize], total: usize) -> Option<usize> {
     let gap = touched
         .iter()

@@ -72,7 +72,7 @@ pub struct PolicyRow {
     pub ports: String,
     pub action: String,
     pub rule_id: Option<u32>,
-    /// What decided: `not isolated`, a rule, or an isolating policy.
+    /// The decider: `not isolated`, a rule, or an isolating policy.
     pub rule: String,
 }
 

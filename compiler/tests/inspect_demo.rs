@@ -30,8 +30,11 @@ fn demo() -> Cluster {
 fn demo_inspect_json() {
     let image = compile(&demo(), &CompileOptions::default()).expect("demo compiles");
     let decoded = decode(&encode(&image)).expect("demo decodes");
-    let view = view::view(&decoded, None);
-    insta::assert_json_snapshot!(view);
+    let mut json = serde_json::to_value(view::view(&decoded, None)).unwrap();
+    // The header hashes change whenever the IR's serialised form changes.
+    json["header"]["content_hash"] = "<hash>".into();
+    json["header"]["input_digest"] = "<hash>".into();
+    insta::assert_json_snapshot!(json);
 }
 
 #[test]

@@ -31,7 +31,7 @@ fn address(cluster: &Cluster, end: FlowEnd) -> Option<IpAddr> {
 }
 
 /// Whether the end is a pod whose address another pod also claims. The
-/// datapath knows pods by address only, so such flows cannot be judged by
+/// datapath identifies pods by address only, so such flows cannot be judged by
 /// address (the cyclonus case gives namespaces y and z the same pod IPs).
 fn ambiguous(cluster: &Cluster, end: FlowEnd) -> bool {
     let FlowEnd::Pod(i) = end else {

@@ -127,10 +127,13 @@ struct moat_ipcache_value {
  *   80 = every port of one protocol
  *   96 = one port
  * Port ranges are split into aligned prefixes, so a range costs at most
- * 30 entries and a single port one entry. Entries of one (table,
- * identity) never overlap except for the prefix-64 entry, which the
- * longer entries refine. An identity has entries only for the ports where
- * its verdict differs from the MOAT_ID_ANY entries of its table.
+ * 30 entries and a single port one entry. Port entries of one (table,
+ * identity, protocol) never overlap; they refine that identity's prefix-64
+ * and prefix-80 entries, if any. An identity other than MOAT_ID_ANY has
+ * entries only where needed: a lookup that misses them falls back to the
+ * MOAT_ID_ANY entries, whose verdicts agree there.
+ * The compiler evaluates TCP, UDP and SCTP only, so a packet of another
+ * protocol (ICMP, for example) can only match a prefix-64 entry.
  */
 struct moat_policy_key {
 	__u32 prefixlen;
@@ -210,6 +213,8 @@ struct moat_revnat_value {
 /*
  * History of MOAT_LAYOUT_VERSION:
  *   1: first layout.
+ * Comment-only changes since: the policy map's overlap and fallback rules
+ * and the note on other protocols.
  */
 
 #endif /* MOAT_MAPS_H */

@@ -299,7 +299,10 @@ fn change_for(
         }
         Reason::NoRuleMatched { policies } => {
             let with_rules = policies.iter().find(|&&p| {
-                cluster.policies.get(p).is_some_and(|x| x.rules.iter().any(|r| r.direction == direction))
+                cluster
+                    .policies
+                    .get(p)
+                    .is_some_and(|x| x.rules.iter().any(|r| r.direction == direction))
             });
             let first = *with_rules.or(policies.first())?;
             let verb = if direction == Direction::Ingress {

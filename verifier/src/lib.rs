@@ -10,3 +10,4 @@ pub mod graph;
 pub mod lint;
 pub mod output;
 pub mod smt;
+pub mod synth;

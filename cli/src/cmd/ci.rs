@@ -31,7 +31,13 @@ impl std::str::FromStr for FailOn {
 pub struct Output {
     /// Output format: text, json, sarif (SARIF 2.1.0), junit (JUnit XML) or
     /// github (workflow annotations).
-    #[arg(short = 'o', long = "output", visible_alias = "format", default_value = "text", value_name = "FORMAT")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        default_value = "text",
+        value_name = "FORMAT"
+    )]
     pub format: Format,
 
     /// Exit with 1 when a finding has at least this severity: note, warning,
@@ -71,7 +77,10 @@ pub fn render_text(report: &Report) -> String {
     for finding in &report.findings {
         let diagnostic = finding.to_diagnostic();
         let mut text = String::new();
-        if handler.render_report(&mut text, &DiagnosticReport::new(&diagnostic)).is_err() {
+        if handler
+            .render_report(&mut text, &DiagnosticReport::new(&diagnostic))
+            .is_err()
+        {
             text = finding.one_line();
         }
         let text = text.replacen("⚠", &format!("{}:", finding.severity), 1);
@@ -87,7 +96,10 @@ pub fn load(inputs: &Inputs) -> Result<moat_ir::Loaded, u8> {
     let loaded = inputs.load();
     if loaded.has_errors() {
         print_diagnostics(&loaded);
-        eprintln!("error: {} error(s) in the input; run `moat check` for details", loaded.errors());
+        eprintln!(
+            "error: {} error(s) in the input; run `moat check` for details",
+            loaded.errors()
+        );
         return Err(EXIT_USAGE);
     }
     Ok(loaded)

@@ -19,7 +19,9 @@ use crate::common::{EXIT_USAGE, print_diagnostics};
 /// Exits 0 when nothing changes, 1 when something does (with the default
 /// --fail-on note), 2 on input or usage errors.
 #[derive(Args)]
-#[command(after_help = "Example:\n  moat diff policies/shop testdata/diff/shop-v2\n  moat diff --git HEAD~1..HEAD policies/shop")]
+#[command(
+    after_help = "Example:\n  moat diff policies/shop testdata/diff/shop-v2\n  moat diff --git HEAD~1..HEAD policies/shop"
+)]
 pub struct DiffArgs {
     /// OLD and NEW manifest paths; with --git, the path inside the repository
     /// (default: the whole repository).
@@ -45,7 +47,9 @@ pub struct DiffArgs {
 
 pub fn run(args: &DiffArgs) -> u8 {
     let options = LoadOptions {
-        settings: Settings { ipblock_matches_pods: args.ipblock_matches_pods },
+        settings: Settings {
+            ipblock_matches_pods: args.ipblock_matches_pods,
+        },
         ..LoadOptions::default()
     };
     let versions = match &args.git {
@@ -62,22 +66,47 @@ pub fn run(args: &DiffArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let (Some(old), Some(new)) = (old, new) else { return EXIT_USAGE };
+    let (Some(old), Some(new)) = (old, new) else {
+        return EXIT_USAGE;
+    };
     let bar = ci::progress("comparing");
     let changes = diff(&old.cluster, &new.cluster);
-    let new_pods = if args.any_pod { new_pod_differences(&old.cluster, &new.cluster, 20) } else { Vec::new() };
+    let new_pods = if args.any_pod {
+        new_pod_differences(&old.cluster, &new.cluster, 20)
+    } else {
+        Vec::new()
+    };
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     let findings = changes
         .iter()
-        .map(|c| Finding::new("connectivity-changed", format!("{} ({} / {})", c.headline(), c.before_because, c.after_because)))
-        .chain(new_pods.iter().map(|w| Finding::new("connectivity-changed", format!("a pod that does not exist yet: {w}"))))
+        .map(|c| {
+            Finding::new(
+                "connectivity-changed",
+                format!(
+                    "{} ({} / {})",
+                    c.headline(),
+                    c.before_because,
+                    c.after_because
+                ),
+            )
+        })
+        .chain(new_pods.iter().map(|w| {
+            Finding::new(
+                "connectivity-changed",
+                format!("a pod that does not exist yet: {w}"),
+            )
+        }))
         .collect();
     let mut report = Report::new("diff", findings);
     report.detail = Some(serde_json::json!({ "changes": changes, "new_pods": new_pods }));
     let mut output = args.output.clone();
-    if output.fail_on.0.is_some_and(|s| s > moat_verifier::finding::Severity::Note) {
+    if output
+        .fail_on
+        .0
+        .is_some_and(|s| s > moat_verifier::finding::Severity::Note)
+    {
         output.fail_on.0 = Some(moat_verifier::finding::Severity::Note);
     }
     output.emit(&report, Some(text(&changes, &new_pods)))
@@ -87,14 +116,22 @@ fn load(path: &Path, options: &LoadOptions) -> Option<Loaded> {
     let loaded = moat_ir::load_paths(&[path.to_path_buf()], options);
     if loaded.has_errors() {
         print_diagnostics(&loaded);
-        eprintln!("error: {} error(s) in `{}`", loaded.errors(), path.display());
+        eprintln!(
+            "error: {} error(s) in `{}`",
+            loaded.errors(),
+            path.display()
+        );
         return None;
     }
     Some(loaded)
 }
 
 /// Extracts both revisions with `git archive` into temporary directories.
-fn from_git(range: &str, path: Option<&Path>, options: &LoadOptions) -> Result<(Option<Loaded>, Option<Loaded>), String> {
+fn from_git(
+    range: &str,
+    path: Option<&Path>,
+    options: &LoadOptions,
+) -> Result<(Option<Loaded>, Option<Loaded>), String> {
     let (old_rev, new_rev) = range
         .split_once("..")
         .filter(|(a, b)| !a.is_empty() && !b.is_empty())
@@ -112,18 +149,30 @@ struct Checkout {
 
 impl Checkout {
     fn new(rev: &str, path: Option<&Path>) -> Result<Self, String> {
-        let safe: String = rev.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let safe: String = rev
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
         let dir = std::env::temp_dir().join(format!("moat-diff-{}-{safe}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
-        let checkout = Self { inner: path.map_or_else(|| dir.clone(), |p| dir.join(p)), dir };
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+        let checkout = Self {
+            inner: path.map_or_else(|| dir.clone(), |p| dir.join(p)),
+            dir,
+        };
         let mut archive = Command::new("git");
         archive.args(["archive", "--format=tar", rev]);
         if let Some(p) = path {
             archive.arg("--").arg(p);
         }
-        let output = archive.output().map_err(|e| format!("cannot run `git archive`: {e}"))?;
+        let output = archive
+            .output()
+            .map_err(|e| format!("cannot run `git archive`: {e}"))?;
         if !output.status.success() {
-            return Err(format!("`git archive {rev}` failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
+            return Err(format!(
+                "`git archive {rev}` failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
         }
         let tar = Command::new("tar")
             .arg("-x")
@@ -134,7 +183,9 @@ impl Checkout {
         let mut tar = tar.map_err(|e| format!("cannot run `tar`: {e}"))?;
         if let Some(stdin) = tar.stdin.as_mut() {
             use std::io::Write;
-            stdin.write_all(&output.stdout).map_err(|e| format!("cannot feed `tar`: {e}"))?;
+            stdin
+                .write_all(&output.stdout)
+                .map_err(|e| format!("cannot feed `tar`: {e}"))?;
         }
         tar.stdin.take();
         let status = tar.wait().map_err(|e| format!("`tar` failed: {e}"))?;
@@ -165,6 +216,15 @@ fn text(changes: &[Change], new_pods: &[Witness]) -> String {
     for witness in new_pods {
         let _ = writeln!(out, "new pod: {witness}: verdict changes");
     }
-    let _ = writeln!(out, "{} flow class(es) changed{}", changes.len(), if new_pods.is_empty() { String::new() } else { format!(", {} more for pods that do not exist yet", new_pods.len()) });
+    let _ = writeln!(
+        out,
+        "{} flow class(es) changed{}",
+        changes.len(),
+        if new_pods.is_empty() {
+            String::new()
+        } else {
+            format!(", {} more for pods that do not exist yet", new_pods.len())
+        }
+    );
     out
 }

@@ -17,7 +17,9 @@ use crate::flows::{parse_end, parse_port, resolve_end};
 /// With --expect, a verdict other than the expected one also lists the
 /// rules that would have to change, and exits 1.
 #[derive(Args)]
-#[command(after_help = "Example:\n  moat explain policies/demo-isolated --from default/client --to default/web-server --port tcp/80 --expect allow")]
+#[command(
+    after_help = "Example:\n  moat explain policies/demo-isolated --from default/client --to default/web-server --port tcp/80 --expect allow"
+)]
 pub struct ExplainArgs {
     #[command(flatten)]
     inputs: Inputs,
@@ -61,7 +63,12 @@ pub fn run(args: &ExplainArgs) -> u8 {
         let src = resolve_end(cluster, &parse_end(&args.from)?)?;
         let dst = resolve_end(cluster, &parse_end(&args.to)?)?;
         let (protocol, port) = parse_port(&args.port)?;
-        Ok::<Flow, String>(Flow { src, dst, protocol, port })
+        Ok::<Flow, String>(Flow {
+            src,
+            dst,
+            protocol,
+            port,
+        })
     })();
     let flow = match flow {
         Ok(flow) => flow,
@@ -71,7 +78,11 @@ pub fn run(args: &ExplainArgs) -> u8 {
         }
     };
     let explanation = explain(cluster, &flow, expect);
-    let verdict = if explanation.allowed { "allowed" } else { "denied" };
+    let verdict = if explanation.allowed {
+        "allowed"
+    } else {
+        "denied"
+    };
     let mut finding = Finding::new("flow-verdict", format!("{} is {verdict}", explanation.flow));
     if expect.is_some_and(|e| e != explanation.allowed) {
         finding = finding.with_severity(Severity::Error);
@@ -86,22 +97,52 @@ fn text(e: &Explanation) -> String {
     let verdict = if e.allowed { "ALLOWED" } else { "DENIED" };
     let _ = writeln!(out, "{}: {verdict}", e.flow);
     for side in &e.sides {
-        let _ = writeln!(out, "\n{} at {}: {}", side.direction, side.subject, side.reason);
+        let _ = writeln!(
+            out,
+            "\n{} at {}: {}",
+            side.direction, side.subject, side.reason
+        );
         for policy in &side.policies {
             let isolates = if policy.isolates { ", isolates" } else { "" };
-            let _ = writeln!(out, "  {:?} tier: {} (priority {}{isolates})", policy.tier, policy.policy, policy.priority);
+            let _ = writeln!(
+                out,
+                "  {:?} tier: {} (priority {}{isolates})",
+                policy.tier, policy.policy, policy.priority
+            );
             for rule in &policy.rules {
-                let mark = if rule.decided { "=>" } else if rule.matched { "+ " } else { "- " };
-                let at = rule.location.as_ref().map(|l| format!(" ({l})")).unwrap_or_default();
-                let state = if rule.matched { "matches" } else { "does not match" };
-                let _ = writeln!(out, "    {mark} {:?} {}{at}: {state}", rule.action, rule.rule);
+                let mark = if rule.decided {
+                    "=>"
+                } else if rule.matched {
+                    "+ "
+                } else {
+                    "- "
+                };
+                let at = rule
+                    .location
+                    .as_ref()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default();
+                let state = if rule.matched {
+                    "matches"
+                } else {
+                    "does not match"
+                };
+                let _ = writeln!(
+                    out,
+                    "    {mark} {:?} {}{at}: {state}",
+                    rule.action, rule.rule
+                );
             }
         }
     }
     if !e.changes.is_empty() {
         let _ = writeln!(out, "\nto get the expected verdict, change:");
         for change in &e.changes {
-            let at = change.location.as_ref().map(|l| format!(" ({l})")).unwrap_or_default();
+            let at = change
+                .location
+                .as_ref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default();
             let _ = writeln!(out, "  {}{at}: {}", change.target, change.how);
         }
     }

@@ -14,7 +14,9 @@ use crate::common::Inputs;
 /// Exits 0 when clean, 1 on findings at or above --fail-on, 2 on input or
 /// usage errors.
 #[derive(Args)]
-#[command(after_help = "Example:\n  moat lint policies/demo-isolated\n  moat lint -o sarif policies/ > moat.sarif")]
+#[command(
+    after_help = "Example:\n  moat lint policies/demo-isolated\n  moat lint -o sarif policies/ > moat.sarif"
+)]
 pub struct LintArgs {
     #[command(flatten)]
     inputs: Inputs,
@@ -39,7 +41,11 @@ pub fn run(args: &LintArgs) -> u8 {
     };
     let options = LintOptions {
         smt: !args.no_smt,
-        scope: if args.existing_pods { Scope::Existing } else { Scope::AnyPod },
+        scope: if args.existing_pods {
+            Scope::Existing
+        } else {
+            Scope::AnyPod
+        },
     };
     let bar = ci::progress("linting");
     let findings = lint(&loaded.cluster, &options, &mut |step| {

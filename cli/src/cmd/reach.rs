@@ -20,7 +20,9 @@ use crate::common::{EXIT_USAGE, Inputs};
 /// Selectors are `[namespace/]labels` (`prod/app=web`, `app=web`, `prod/*`)
 /// or `outside` for addresses outside the cluster.
 #[derive(Args)]
-#[command(after_help = "Example:\n  moat reach policies/demo --from default/app=client --hops 3\n  moat reach policies/demo --from outside -o svg > reach.svg")]
+#[command(
+    after_help = "Example:\n  moat reach policies/demo --from default/app=client --hops 3\n  moat reach policies/demo --from outside -o svg > reach.svg"
+)]
 pub struct ReachArgs {
     #[command(flatten)]
     inputs: Inputs,
@@ -37,7 +39,13 @@ pub struct ReachArgs {
     hops: usize,
 
     /// text, json, dot, svg (needs Graphviz `dot`), sarif, junit or github.
-    #[arg(short = 'o', long = "output", visible_alias = "format", default_value = "text", value_name = "FORMAT")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        default_value = "text",
+        value_name = "FORMAT"
+    )]
     format: String,
 
     /// Exit with 1 when a finding has at least this severity.
@@ -82,11 +90,19 @@ pub fn run(args: &ReachArgs) -> u8 {
             };
             let findings = reached
                 .iter()
-                .map(|r| Finding::new("reachable", format!("{} reaches {} in {} hop(s)", args.from, r.target, r.hops)))
+                .map(|r| {
+                    Finding::new(
+                        "reachable",
+                        format!("{} reaches {} in {} hop(s)", args.from, r.target, r.hops),
+                    )
+                })
                 .collect();
             let mut report = Report::new("reach", findings);
             report.detail = serde_json::to_value(&reached).ok();
-            let output = Output { format, fail_on: args.fail_on };
+            let output = Output {
+                format,
+                fail_on: args.fail_on,
+            };
             output.emit(&report, Some(text(&args.from, sources.len(), &reached)))
         }
     }
@@ -110,11 +126,17 @@ fn text(from: &str, sources: usize, reached: &[Reached]) -> String {
 
 /// Pipes DOT through Graphviz; a clear error when `dot` is missing.
 fn svg(source: &str) -> u8 {
-    let child = Command::new("dot").arg("-Tsvg").stdin(Stdio::piped()).stdout(Stdio::inherit()).spawn();
+    let child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .spawn();
     let mut child = match child {
         Ok(child) => child,
         Err(e) => {
-            eprintln!("error: cannot run Graphviz `dot` ({e}); install the graphviz package (scripts/deps.sh) or use `-o dot`");
+            eprintln!(
+                "error: cannot run Graphviz `dot` ({e}); install the graphviz package (scripts/deps.sh) or use `-o dot`"
+            );
             return EXIT_USAGE;
         }
     };

@@ -17,7 +17,9 @@ use crate::common::{EXIT_USAGE, Inputs};
 /// Exits 0 when every assertion holds, 1 when one fails, 2 on input or
 /// usage errors. The format of FILE is in docs/assertions.md.
 #[derive(Args)]
-#[command(after_help = "Example:\n  moat verify policies/shop --assert policies/shop/assertions.yaml --any-pod")]
+#[command(
+    after_help = "Example:\n  moat verify policies/shop --assert policies/shop/assertions.yaml --any-pod"
+)]
 pub struct VerifyArgs {
     #[command(flatten)]
     inputs: Inputs,
@@ -59,7 +61,11 @@ pub fn run(args: &VerifyArgs) -> u8 {
         bar.finish_and_clear();
     }
     let mut report = Report::new("verify", outcomes.iter().filter_map(finding).collect());
-    report.passed = outcomes.iter().filter(|o| o.answer.holds()).map(|o| o.name.clone()).collect();
+    report.passed = outcomes
+        .iter()
+        .filter(|o| o.answer.holds())
+        .map(|o| o.name.clone())
+        .collect();
     report.detail = serde_json::to_value(&outcomes).ok();
     args.output.emit(&report, Some(text(&outcomes, &report)))
 }
@@ -80,7 +86,10 @@ fn finding(outcome: &Outcome) -> Option<Finding> {
             scope_text(outcome.scope)
         ),
         Answer::Unknown { reason } => {
-            format!("assertion `{}` could not be decided: {reason}", outcome.name)
+            format!(
+                "assertion `{}` could not be decided: {reason}",
+                outcome.name
+            )
         }
     };
     Some(Finding::new("assertion-failed", message))
@@ -90,16 +99,29 @@ fn text(outcomes: &[Outcome], report: &Report) -> String {
     let mut out = String::new();
     for outcome in outcomes {
         let _ = match &outcome.answer {
-            Answer::Holds => writeln!(out, "ok    {}: holds {}", outcome.name, scope_text(outcome.scope)),
+            Answer::Holds => writeln!(
+                out,
+                "ok    {}: holds {}",
+                outcome.name,
+                scope_text(outcome.scope)
+            ),
             Answer::Counterexample(witness) => writeln!(
                 out,
                 "FAIL  {}: counterexample {}\n      {witness}",
                 outcome.name,
                 scope_text(outcome.scope)
             ),
-            Answer::Unknown { reason } => writeln!(out, "?     {}: unknown ({reason})", outcome.name),
+            Answer::Unknown { reason } => {
+                writeln!(out, "?     {}: unknown ({reason})", outcome.name)
+            }
         };
     }
-    let _ = writeln!(out, "{} assertion(s): {} hold, {} fail", outcomes.len(), report.passed.len(), report.findings.len());
+    let _ = writeln!(
+        out,
+        "{} assertion(s): {} hold, {} fail",
+        outcomes.len(),
+        report.passed.len(),
+        report.findings.len()
+    );
     out
 }

@@ -23,6 +23,15 @@ impl Bits {
         bits
     }
 
+    /// A set from its 64-bit words, lowest index first.
+    pub fn from_words(words: Vec<u64>) -> Self {
+        Self { words }
+    }
+
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
     pub fn insert(&mut self, index: usize) {
         if let Some(word) = self.words.get_mut(index / 64) {
             *word |= 1 << (index % 64);

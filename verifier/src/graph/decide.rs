@@ -7,6 +7,7 @@
 //! rules first (whether or not a policy isolates), then the union of allow
 //! rules for isolated pods, then the baseline tier, then allow.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use moat_ir::eval::{peer_matches, subject_selects};
@@ -39,6 +40,8 @@ pub struct Decider<'a> {
     rules: Vec<RuleFacts>,
     /// Rule indices (into `rules`) per policy.
     by_policy: Vec<Vec<usize>>,
+    /// Policies whose subject selects each class, ascending.
+    selecting: Vec<Vec<usize>>,
     admin_order: Vec<usize>,
     baseline_order: Vec<usize>,
 }
@@ -58,10 +61,19 @@ impl<'a> Decider<'a> {
             subjects: Vec::new(),
             rules: Vec::new(),
             by_policy: Vec::new(),
+            selecting: Vec::new(),
             admin_order: tier_order(cluster, Tier::Admin),
             baseline_order: tier_order(cluster, Tier::Baseline),
         };
         decider.subjects = decider.subject_sets();
+        decider.selecting = vec![Vec::new(); classes.len()];
+        for (p, set) in decider.subjects.iter().enumerate() {
+            for c in set.iter() {
+                if let Some(list) = decider.selecting.get_mut(c) {
+                    list.push(p);
+                }
+            }
+        }
         decider.index_rules();
         decider
     }
@@ -190,24 +202,58 @@ impl<'a> Decider<'a> {
         }
     }
 
-    /// Allowed port atoms per peer node, for the subject class in one direction.
-    pub fn side(&self, subject: usize, direction: Direction) -> Vec<Bits> {
+    /// Allowed port atoms per peer node, for the subject class in one
+    /// direction, as one row of words per peer (see [`Side`]).
+    pub fn side(&self, subject: usize, direction: Direction) -> Side {
         let count = self.peer_count();
-        let atoms = self.ports.len();
-        if self.class_pod(subject).is_none_or(|pod| pod.host_network) {
-            return vec![self.ports.all(); count];
-        }
-        let mut state = SideState {
-            decided: vec![Bits::empty(atoms); count],
-            allowed: vec![Bits::empty(atoms); count],
+        let all = self.ports.all();
+        let words = all.words().len();
+        let mut side = Side {
+            words,
+            allowed: vec![0; count * words],
         };
-        self.first_match_tier(&self.admin_order, subject, direction, &mut state);
-        self.namespaced_tier(subject, direction, &mut state);
-        self.first_match_tier(&self.baseline_order, subject, direction, &mut state);
-        for (allowed, decided) in state.allowed.iter_mut().zip(&state.decided) {
-            allowed.union_with(&self.ports.all().minus(decided));
+        if self.class_pod(subject).is_none_or(|pod| pod.host_network) {
+            for row in side.allowed.chunks_mut(words.max(1)) {
+                row.copy_from_slice(all.words());
+            }
+            return side;
         }
-        state.allowed
+        let mut decided = vec![0u64; count * words];
+        self.first_match_tier(
+            &self.admin_order,
+            subject,
+            direction,
+            &mut decided,
+            &mut side,
+        );
+        self.namespaced_tier(subject, direction, &mut decided, &mut side);
+        self.first_match_tier(
+            &self.baseline_order,
+            subject,
+            direction,
+            &mut decided,
+            &mut side,
+        );
+        for (i, (allowed, decided)) in side.allowed.iter_mut().zip(&decided).enumerate() {
+            let mask = all.words().get(i % words.max(1)).copied().unwrap_or(0);
+            *allowed |= !decided & mask;
+        }
+        side
+    }
+
+    /// The port atoms a rule matches toward one peer, as words.
+    fn rule_words<'f>(
+        &self,
+        facts: &'f RuleFacts,
+        subject: usize,
+        peer: usize,
+        direction: Direction,
+    ) -> Cow<'f, [u64]> {
+        if facts.named.is_empty() {
+            return Cow::Borrowed(facts.fixed_ports.words());
+        }
+        let ports = self.rule_ports(facts, self.destination(subject, peer, direction));
+        Cow::Owned(ports.words().to_vec())
     }
 
     /// Admin or baseline tier: the first matching rule in order decides.
@@ -218,36 +264,37 @@ impl<'a> Decider<'a> {
         order: &[usize],
         subject: usize,
         direction: Direction,
-        state: &mut SideState,
+        decided: &mut [u64],
+        side: &mut Side,
     ) {
-        let mut done = state.decided.clone();
-        for &policy in order {
-            if !self
-                .subjects
-                .get(policy)
-                .is_some_and(|s| s.contains(subject))
-            {
-                continue;
-            }
+        let selected = |p: &&usize| self.subjects.get(**p).is_some_and(|s| s.contains(subject));
+        let policies: Vec<usize> = order.iter().filter(selected).copied().collect();
+        if policies.is_empty() {
+            return;
+        }
+        let words = side.words;
+        let mut done = decided.to_vec();
+        for policy in policies {
             for facts in self.direction_rules(policy, direction) {
                 let action = self.action(facts);
                 for peer in facts.peers.iter() {
-                    let ports = self.rule_ports(facts, self.destination(subject, peer, direction));
-                    let (Some(done), Some(decided), Some(allowed)) = (
-                        done.get_mut(peer),
-                        state.decided.get_mut(peer),
-                        state.allowed.get_mut(peer),
-                    ) else {
-                        continue;
-                    };
-                    let hit = ports.minus(done);
-                    done.union_with(&hit);
-                    if action == Action::Pass {
-                        continue;
-                    }
-                    decided.union_with(&hit);
-                    if action == Action::Allow {
-                        allowed.union_with(&hit);
+                    let ports = self.rule_words(facts, subject, peer, direction);
+                    for (w, port_word) in ports.iter().enumerate() {
+                        let i = peer * words + w;
+                        let (Some(done), Some(decided), Some(allowed)) =
+                            (done.get_mut(i), decided.get_mut(i), side.allowed.get_mut(i))
+                        else {
+                            continue;
+                        };
+                        let hit = port_word & !*done;
+                        *done |= hit;
+                        if action == Action::Pass {
+                            continue;
+                        }
+                        *decided |= hit;
+                        if action == Action::Allow {
+                            *allowed |= hit;
+                        }
                     }
                 }
             }
@@ -257,53 +304,62 @@ impl<'a> Decider<'a> {
     /// NetworkPolicy tier: a deny rule of any applying policy decides first;
     /// then, once any policy isolates the subject, every undecided flow is
     /// decided here, allowed when some allow rule matches.
-    fn namespaced_tier(&self, subject: usize, direction: Direction, state: &mut SideState) {
-        let selected = |p: usize| self.subjects.get(p).is_some_and(|s| s.contains(subject));
-        let policies = self.cluster.policies.iter().enumerate();
-        let namespaced: Vec<(usize, &moat_ir::Policy)> = policies
-            .filter(|(p, pol)| pol.tier == Tier::Namespaced && selected(*p))
+    fn namespaced_tier(
+        &self,
+        subject: usize,
+        direction: Direction,
+        decided: &mut [u64],
+        side: &mut Side,
+    ) {
+        let namespaced: Vec<(usize, &moat_ir::Policy)> = self
+            .selecting
+            .get(subject)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|&p| Some((p, self.cluster.policies.get(p)?)))
+            .filter(|(_, pol)| pol.tier == Tier::Namespaced)
             .collect();
+        if namespaced.is_empty() {
+            return;
+        }
         let isolated = namespaced.iter().any(|(_, pol)| pol.isolates(direction));
-        let applying: Vec<usize> = namespaced
+        let words = side.words;
+        let mut deny = vec![0u64; decided.len()];
+        let mut allow = vec![0u64; decided.len()];
+        for (policy, _) in namespaced
             .iter()
             .filter(|(_, pol)| rules_apply(pol, direction))
-            .map(|(p, _)| *p)
-            .collect();
-        let count = self.peer_count();
-        let atoms = self.ports.len();
-        let mut deny = vec![Bits::empty(atoms); count];
-        let mut allow = vec![Bits::empty(atoms); count];
-        for &policy in &applying {
-            for facts in self.direction_rules(policy, direction) {
+        {
+            for facts in self.direction_rules(*policy, direction) {
                 let target = if self.action(facts) == Action::Deny {
                     &mut deny
                 } else {
                     &mut allow
                 };
                 for peer in facts.peers.iter() {
-                    let ports = self.rule_ports(facts, self.destination(subject, peer, direction));
-                    if let Some(set) = target.get_mut(peer) {
-                        set.union_with(&ports);
+                    let ports = self.rule_words(facts, subject, peer, direction);
+                    for (w, port_word) in ports.iter().enumerate() {
+                        if let Some(slot) = target.get_mut(peer * words + w) {
+                            *slot |= port_word;
+                        }
                     }
                 }
             }
         }
         let all = self.ports.all();
-        for peer in 0..count {
-            let (Some(decided), Some(allowed), Some(allow), Some(deny)) = (
-                state.decided.get_mut(peer),
-                state.allowed.get_mut(peer),
-                allow.get(peer),
-                deny.get(peer),
-            ) else {
+        for (i, decided) in decided.iter_mut().enumerate() {
+            let (Some(allowed), Some(allow), Some(deny)) =
+                (side.allowed.get_mut(i), allow.get(i), deny.get(i))
+            else {
                 continue;
             };
             if isolated {
-                let open = all.minus(decided);
-                allowed.union_with(&open.and(allow).minus(deny));
-                *decided = all.clone();
+                let mask = all.words().get(i % words.max(1)).copied().unwrap_or(0);
+                *allowed |= !*decided & allow & !deny & mask;
+                *decided = mask;
             } else {
-                decided.union_with(deny);
+                *decided |= deny;
             }
         }
     }
@@ -333,9 +389,20 @@ impl<'a> Decider<'a> {
     }
 }
 
-struct SideState {
-    decided: Vec<Bits>,
-    allowed: Vec<Bits>,
+/// Allowed port atoms of one side: `words` 64-bit words per peer node, in
+/// peer order (classes first, then outside atoms).
+pub struct Side {
+    pub words: usize,
+    pub allowed: Vec<u64>,
+}
+
+impl Side {
+    /// The allowed atoms toward one peer.
+    pub fn row(&self, peer: usize) -> &[u64] {
+        self.allowed
+            .get(peer * self.words..(peer + 1) * self.words)
+            .unwrap_or(&[])
+    }
 }
 
 /// Whether a selecting namespaced-tier policy's rules count in this direction:

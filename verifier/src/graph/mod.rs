@@ -124,35 +124,51 @@ fn connect(decider: &Decider, classes: &Classes, externals: &[AddressAtom]) -> D
     for x in 0..externals.len() {
         graph.add_node(Node::External(x));
     }
-    let ingress: Vec<Vec<Bits>> = (0..count)
+    let ingress: Vec<decide::Side> = (0..count)
         .map(|c| decider.side(c, Direction::Ingress))
         .collect();
     let all = decider.ports.all();
 
     for src in 0..count {
         let egress = decider.side(src, Direction::Egress);
-        for (peer, allowed) in egress.iter().enumerate() {
-            let ports = match ingress.get(peer) {
-                Some(row) => row
-                    .get(src)
-                    .map_or_else(|| allowed.clone(), |i| allowed.and(i)),
-                None => allowed.clone(),
+        for peer in 0..egress_peers(&egress) {
+            let allowed = egress.row(peer);
+            let words: Vec<u64> = match ingress.get(peer) {
+                Some(row) => allowed
+                    .iter()
+                    .zip(row.row(src))
+                    .map(|(a, b)| a & b)
+                    .collect(),
+                None => allowed.to_vec(),
             };
-            if !ports.is_empty() {
-                graph.add_edge(NodeIndex::new(src), NodeIndex::new(peer), ports);
+            if words.iter().any(|w| *w != 0) {
+                graph.add_edge(
+                    NodeIndex::new(src),
+                    NodeIndex::new(peer),
+                    Bits::from_words(words),
+                );
             }
         }
     }
     for (x, _) in externals.iter().enumerate() {
         let peer = count + x;
         for (dst, row) in ingress.iter().enumerate() {
-            let ports = row.get(peer).map_or_else(|| all.clone(), Clone::clone);
+            let words = row.row(peer);
+            let ports = if words.is_empty() {
+                all.clone()
+            } else {
+                Bits::from_words(words.to_vec())
+            };
             if !ports.is_empty() {
                 graph.add_edge(NodeIndex::new(peer), NodeIndex::new(dst), ports);
             }
         }
     }
     graph
+}
+
+fn egress_peers(side: &decide::Side) -> usize {
+    side.allowed.len() / side.words.max(1)
 }
 
 /// A class is isolated in a direction when a NetworkPolicy isolates it, or an

@@ -53,6 +53,25 @@ impl Graph {
         max_hops: usize,
         ports: Option<&Bits>,
     ) -> Vec<Reached> {
+        let (order, distance, previous) = self.reach_nodes(sources, max_hops, ports);
+        order
+            .into_iter()
+            .map(|node| self.reached(node, &distance, &previous))
+            .collect()
+    }
+
+    /// The breadth-first search behind [`Graph::reach`]: nodes in the order
+    /// reached, the hop count of each node, and the predecessor on a shortest path.
+    #[allow(
+        clippy::type_complexity,
+        reason = "three parallel results of one search"
+    )]
+    pub fn reach_nodes(
+        &self,
+        sources: &[NodeIndex],
+        max_hops: usize,
+        ports: Option<&Bits>,
+    ) -> (Vec<NodeIndex>, Vec<Option<usize>>, Vec<Option<NodeIndex>>) {
         let count = self.graph.node_count();
         let mut previous: Vec<Option<NodeIndex>> = vec![None; count];
         let mut distance: Vec<Option<usize>> = vec![None; count];
@@ -86,10 +105,7 @@ impl Graph {
                 queue.push_back((next, hops + 1));
             }
         }
-        order
-            .into_iter()
-            .map(|node| self.reached(node, &distance, &previous))
-            .collect()
+        (order, distance, previous)
     }
 
     fn reached(

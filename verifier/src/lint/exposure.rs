@@ -87,11 +87,18 @@ pub fn dns_egress_blocked(cluster: &Cluster, graph: &Graph) -> Vec<Finding> {
             continue;
         }
         let from = graph.class_node(c);
-        let reaches = targets.iter().any(|&t| {
+        let reaches = if dns_pods.is_empty() {
             graph
-                .edge_ports(from, t)
-                .is_some_and(|ports| ports.contains(dns_port))
-        });
+                .graph
+                .edges(from)
+                .any(|e| e.weight().contains(dns_port))
+        } else {
+            targets.iter().any(|&t| {
+                graph
+                    .edge_ports(from, t)
+                    .is_some_and(|ports| ports.contains(dns_port))
+            })
+        };
         if reaches {
             continue;
         }

@@ -72,8 +72,19 @@ pub fn selects_nothing(cluster: &Cluster) -> Vec<Finding> {
     out
 }
 
+/// Pods by namespace, so that a peer of one namespace only scans its pods.
+fn pods_by_namespace(cluster: &Cluster) -> std::collections::HashMap<&str, Vec<&moat_ir::Pod>> {
+    let mut map: std::collections::HashMap<&str, Vec<&moat_ir::Pod>> = Default::default();
+    for pod in &cluster.pods {
+        map.entry(pod.namespace.as_str()).or_default().push(pod);
+    }
+    map
+}
+
 pub fn peer_matches_nothing(cluster: &Cluster) -> Vec<Finding> {
     let mut out = Vec::new();
+    let by_namespace = pods_by_namespace(cluster);
+    let all: Vec<&moat_ir::Pod> = cluster.pods.iter().collect();
     for (p, policy) in cluster.policies.iter().enumerate() {
         for rule in &policy.rules {
             let Peers::List(peers) = &rule.peers else {
@@ -81,8 +92,14 @@ pub fn peer_matches_nothing(cluster: &Cluster) -> Vec<Finding> {
             };
             for peer in peers {
                 let Peer::Pods(set) = peer else { continue };
-                let some = cluster
-                    .pods
+                let candidates = match &set.namespaces {
+                    NamespaceMatch::Name(name) => by_namespace
+                        .get(name.as_str())
+                        .unwrap_or(&Vec::new())
+                        .clone(),
+                    NamespaceMatch::Selector(_) => all.clone(),
+                };
+                let some = candidates
                     .iter()
                     .any(|pod| !pod.host_network && pod_set_contains(cluster, set, pod));
                 let Some((reason, severity)) = empty_reason(cluster, set, some) else {

@@ -121,15 +121,19 @@ fn end_well_formed(end: &SymEnd, universe: &Universe, cluster: &Cluster, scope: 
         Scope::AnyPod => Bool::and(&[end.host_network.not(), end.has_v4.clone()]),
     };
     facts.push(end.is_pod.implies(pod));
-    let pod_ips: Vec<Bool> = cluster
-        .pods
-        .iter()
-        .filter(|p| !p.host_network)
-        .filter_map(|p| ipv4(p.ip?))
-        .map(|ip| end.ip.eq(BV::from_u64(u64::from(ip), 32)))
-        .collect();
-    let outside = Bool::and(&[end.has_v4.clone(), Bool::or(&pod_ips).not()]);
-    facts.push(end.is_pod.not().implies(outside));
+    if universe.addresses_matter {
+        let pod_ips: Vec<Bool> = cluster
+            .pods
+            .iter()
+            .filter(|p| !p.host_network)
+            .filter_map(|p| ipv4(p.ip?))
+            .map(|ip| end.ip.eq(BV::from_u64(u64::from(ip), 32)))
+            .collect();
+        let outside = Bool::and(&[end.has_v4.clone(), Bool::or(&pod_ips).not()]);
+        facts.push(end.is_pod.not().implies(outside));
+    } else {
+        facts.push(end.is_pod.not().implies(end.has_v4.clone()));
+    }
     Bool::and(&facts)
 }
 

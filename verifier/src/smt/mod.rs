@@ -28,6 +28,7 @@ pub const CHECK_TIMEOUT_MS: u32 = 60_000;
 /// The outcome of one query.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "lowercase")]
+#[allow(clippy::large_enum_variant, reason = "answers are few and short-lived")]
 pub enum Answer {
     /// No flow in scope violates the property.
     Holds,

@@ -33,20 +33,29 @@ pub fn contained(smaller: &Cluster, larger: &Cluster, scope: Scope) -> Answer {
 }
 
 /// Rules whose removal changes no verdict in scope.
-pub fn redundant_rules(cluster: &Cluster, scope: Scope) -> Vec<RuleRef> {
+fn redundant_rules_in(cluster: &Cluster, scope: Scope) -> Vec<RuleRef> {
     let session = Session::new(cluster, &[cluster], scope);
-    let guards = Guards::removable(cluster, "removed");
     let full = session.encode(cluster, &Guards::default());
-    let guarded = session.encode(cluster, &guards);
-    let differ = full.allowed.xor(&guarded.allowed);
+    let guards = Guards::removable(cluster, "removed");
+    let mut guarded = None;
     let mut out = Vec::new();
     for (p, policy) in cluster.policies.iter().enumerate() {
         for r in 0..policy.rules.len() {
             let rule = RuleRef { policy: p, rule: r };
-            let Some(removed) = guards.remove_rule(rule) else {
-                continue;
+            let redundant = match union_allow_terms(&full, rule) {
+                Some((terms, others)) => {
+                    let covered = Bool::or(&others);
+                    session.find(&[&terms.decides, &covered.not()]).holds()
+                }
+                None => {
+                    let guarded = guarded.get_or_insert_with(|| session.encode(cluster, &guards));
+                    let differ = full.allowed.xor(&guarded.allowed);
+                    guards
+                        .remove_rule(rule)
+                        .is_some_and(|removed| session.find(&[&differ, &removed]).holds())
+                }
             };
-            if session.find(&[&differ, &removed]).holds() {
+            if redundant {
                 out.push(rule);
             }
         }
@@ -54,8 +63,34 @@ pub fn redundant_rules(cluster: &Cluster, scope: Scope) -> Vec<RuleRef> {
     out
 }
 
+/// For an allow rule of the NetworkPolicy tier: its terms and the match
+/// conditions of every other allow rule of that tier and direction.
+///
+/// Removing such a rule changes a verdict exactly when it decides a flow
+/// that no other allow rule of the tier matches, because the allow rules of
+/// that tier form a union and its deny rules, isolation and the other tiers
+/// do not depend on the rule.
+fn union_allow_terms(encoding: &super::Encoding, rule: RuleRef) -> Option<(&RuleTerms, Vec<Bool>)> {
+    for side in [&encoding.egress, &encoding.ingress] {
+        let Some(terms) = side.rules.iter().find(|t| t.rule == rule) else {
+            continue;
+        };
+        if terms.tier != Tier::Namespaced || terms.action != Action::Allow {
+            return None;
+        }
+        let others = side
+            .rules
+            .iter()
+            .filter(|t| t.rule != rule && t.tier == Tier::Namespaced && t.action == Action::Allow)
+            .map(|t| t.matches.clone())
+            .collect();
+        return Some((terms, others));
+    }
+    None
+}
+
 /// Policies whose removal changes no verdict in scope.
-pub fn redundant_policies(cluster: &Cluster, scope: Scope) -> Vec<usize> {
+fn redundant_policies_in(cluster: &Cluster, scope: Scope) -> Vec<usize> {
     let session = Session::new(cluster, &[cluster], scope);
     let guards = Guards::removable(cluster, "removed");
     let full = session.encode(cluster, &Guards::default());
@@ -91,17 +126,20 @@ pub struct Shadowed {
 
 /// Rules that match some flow in scope but never decide one, each with a
 /// minimal set of covering higher-precedence rules.
-pub fn shadowed_rules(cluster: &Cluster, scope: Scope) -> Vec<Shadowed> {
+fn shadowed_rules_in(cluster: &Cluster, scope: Scope) -> Vec<Shadowed> {
     let session = Session::new(cluster, &[cluster], scope);
     let encoding = session.encode(cluster, &Guards::default());
     let mut out = Vec::new();
     for direction in [Direction::Egress, Direction::Ingress] {
         let side = encoding.side(direction);
         for terms in &side.rules {
+            let blockers = blockers(cluster, side, terms);
+            if blockers.is_empty() {
+                continue;
+            }
             if !session.satisfiable(&[&terms.in_play]) || session.satisfiable(&[&terms.decides]) {
                 continue;
             }
-            let blockers = blockers(cluster, side, terms);
             let covered_by = minimal_cover(&session, &terms.in_play, blockers);
             out.push(Shadowed {
                 rule: terms.rule,
@@ -192,7 +230,10 @@ pub struct Conflict {
 ///
 /// In `AnyPod` scope the witness is a flow between existing pods when one
 /// exists, else a flow involving a pod that could exist.
-pub fn conflicts(cluster: &Cluster, scope: Scope) -> Vec<Conflict> {
+fn conflicts_in(cluster: &Cluster, scope: Scope) -> Vec<Conflict> {
+    if !may_have_conflicts(cluster) {
+        return Vec::new();
+    }
     let session = Session::new(cluster, &[cluster], scope);
     let encoding = session.encode(cluster, &Guards::default());
     let existing = (scope == Scope::AnyPod).then(|| {
@@ -233,6 +274,29 @@ pub fn conflicts(cluster: &Cluster, scope: Scope) -> Vec<Conflict> {
     out
 }
 
+/// Whether some allow rule and deny rule of one direction could conflict,
+/// judged from tiers and priorities alone.
+fn may_have_conflicts(cluster: &Cluster) -> bool {
+    let rules = || {
+        cluster
+            .policies
+            .iter()
+            .flat_map(|p| p.rules.iter().map(move |r| (p, r)))
+    };
+    rules()
+        .filter(|(_, r)| r.action == Action::Deny)
+        .any(|(dp, d)| {
+            rules()
+                .filter(|(_, r)| r.action == Action::Allow && r.direction == d.direction)
+                .any(|(ap, _)| {
+                    ap.tier != dp.tier
+                        || (ap.tier == Tier::Admin
+                            && !std::ptr::eq(ap, dp)
+                            && ap.priority == dp.priority)
+                })
+        })
+}
+
 fn may_conflict(cluster: &Cluster, allow: &RuleTerms, deny: &RuleTerms) -> bool {
     if allow.tier != deny.tier {
         return true;
@@ -244,7 +308,23 @@ fn may_conflict(cluster: &Cluster, allow: &RuleTerms, deny: &RuleTerms) -> bool 
 }
 
 /// Whether some set of labels satisfies the selector.
+///
+/// Requirements on distinct keys are independent, and each one alone is
+/// satisfiable unless it is `In` with no values, so the solver only runs
+/// when a key has more than one requirement.
 pub fn selector_satisfiable(selector: &LabelSelector) -> bool {
+    use moat_ir::selector::Operator;
+    let mut seen = std::collections::BTreeSet::new();
+    let repeated = selector
+        .requirements
+        .iter()
+        .any(|r| !seen.insert(r.key.as_str()));
+    if !repeated {
+        return selector
+            .requirements
+            .iter()
+            .all(|r| r.operator != Operator::In || !r.values.is_empty());
+    }
     let mut keys: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for req in &selector.requirements {
         keys.entry(req.key.clone())
@@ -280,4 +360,116 @@ pub fn flow_allowed(
         Answer::Counterexample(_) => Some(true),
         Answer::Unknown { .. } => None,
     }
+}
+
+/// Rules whose removal alone changes no verdict in scope.
+pub fn redundant_rules(cluster: &Cluster, scope: Scope) -> Vec<RuleRef> {
+    per_group(cluster, |sub, map| {
+        redundant_rules_in(sub, scope)
+            .into_iter()
+            .map(|r| remap_rule(r, map))
+            .collect()
+    })
+}
+
+/// Policies whose removal alone changes no verdict in scope.
+pub fn redundant_policies(cluster: &Cluster, scope: Scope) -> Vec<usize> {
+    per_group(cluster, |sub, map| {
+        let found = redundant_policies_in(sub, scope);
+        found
+            .into_iter()
+            .filter_map(|p| map.get(p).copied())
+            .collect()
+    })
+}
+
+/// Rules that match some flow in scope but never decide one, each with a
+/// minimal set of covering higher-precedence rules.
+pub fn shadowed_rules(cluster: &Cluster, scope: Scope) -> Vec<Shadowed> {
+    per_group(cluster, |sub, map| {
+        let found = shadowed_rules_in(sub, scope);
+        found
+            .into_iter()
+            .map(|s| Shadowed {
+                rule: remap_rule(s.rule, map),
+                covered_by: s
+                    .covered_by
+                    .into_iter()
+                    .map(|c| match c {
+                        Cover::Rule { rule } => Cover::Rule {
+                            rule: remap_rule(rule, map),
+                        },
+                        Cover::Isolation { policy } => Cover::Isolation {
+                            policy: map.get(policy).copied().unwrap_or(policy),
+                        },
+                    })
+                    .collect(),
+            })
+            .collect()
+    })
+}
+
+/// Allow and deny rules that overlap across tiers, or between
+/// AdminNetworkPolicies of equal priority, with a flow both match.
+pub fn conflicts(cluster: &Cluster, scope: Scope) -> Vec<Conflict> {
+    per_group(cluster, |sub, map| {
+        let found = conflicts_in(sub, scope);
+        found
+            .into_iter()
+            .map(|c| Conflict {
+                allow: remap_rule(c.allow, map),
+                deny: remap_rule(c.deny, map),
+                witness: c.witness,
+            })
+            .collect()
+    })
+}
+
+fn remap_rule(rule: RuleRef, map: &[usize]) -> RuleRef {
+    RuleRef {
+        policy: map.get(rule.policy).copied().unwrap_or(rule.policy),
+        rule: rule.rule,
+    }
+}
+
+/// Runs a query on each group of policies that cannot affect each other's
+/// verdicts, and concatenates the results (indices mapped back by `map`).
+///
+/// When every policy's subject is a named namespace (NetworkPolicy and
+/// namespaced Cilium policies), a policy only decides flows of pods in its
+/// namespace, and those flows depend only on that namespace's policies, so
+/// each namespace is one group. Any policy with a namespace selector
+/// (admin, baseline, clusterwide) puts all policies in one group.
+fn per_group<T>(cluster: &Cluster, run: impl Fn(&Cluster, &[usize]) -> Vec<T>) -> Vec<T> {
+    let mut groups: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (i, policy) in cluster.policies.iter().enumerate() {
+        let moat_ir::Subject::Pods(set) = &policy.subject;
+        match &set.namespaces {
+            moat_ir::NamespaceMatch::Name(name) => groups.entry(name.as_str()).or_default().push(i),
+            moat_ir::NamespaceMatch::Selector(_) => {
+                let all: Vec<usize> = (0..cluster.policies.len()).collect();
+                return run(cluster, &all);
+            }
+        }
+    }
+    if groups.len() <= 1 {
+        let all: Vec<usize> = (0..cluster.policies.len()).collect();
+        return run(cluster, &all);
+    }
+    let mut out = Vec::new();
+    let mut sub = Cluster {
+        namespaces: cluster.namespaces.clone(),
+        pods: cluster.pods.clone(),
+        services: Vec::new(),
+        policies: Vec::new(),
+        settings: cluster.settings.clone(),
+    };
+    for members in groups.values() {
+        sub.policies = members
+            .iter()
+            .filter_map(|&i| cluster.policies.get(i).cloned())
+            .collect();
+        out.extend(run(&sub, members));
+    }
+    out
 }

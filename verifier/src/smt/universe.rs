@@ -21,6 +21,9 @@ pub struct Universe {
     pub namespaces: Vec<String>,
     /// Container-port names that rules use, per protocol.
     pub port_names: Vec<(String, Protocol)>,
+    /// Whether some rule matches by address (ipBlock, networks); when none
+    /// does, addresses cannot change a verdict and are left unconstrained.
+    pub addresses_matter: bool,
 }
 
 impl Universe {
@@ -92,6 +95,7 @@ impl Universe {
             namespace_keys: to_vecs(ns_keys),
             namespaces: namespaces.into_iter().collect(),
             port_names: port_names.into_iter().collect(),
+            addresses_matter: clusters.iter().any(|c| has_address_peer(c)),
         }
     }
 
@@ -177,4 +181,17 @@ fn to_vecs(map: BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, Vec<Stri
     map.into_iter()
         .map(|(k, v)| (k, v.into_iter().collect()))
         .collect()
+}
+
+fn has_address_peer(cluster: &Cluster) -> bool {
+    cluster
+        .policies
+        .iter()
+        .flat_map(|p| &p.rules)
+        .any(|rule| match &rule.peers {
+            Peers::Any => false,
+            Peers::List(list) => list
+                .iter()
+                .any(|peer| matches!(peer, Peer::IpBlock(_) | Peer::Networks(_))),
+        })
 }

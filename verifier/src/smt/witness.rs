@@ -102,7 +102,8 @@ fn read_end(model: &Model, end: &SymEnd, universe: &Universe, cluster: &Cluster)
             .iter()
             .zip(&end.named_ports)
             .map(|((name, proto), (declared, port))| {
-                let number = boolean(model, declared).then(|| u16::try_from(bv(model, port)).unwrap_or(0));
+                let number =
+                    boolean(model, declared).then(|| u16::try_from(bv(model, port)).unwrap_or(0));
                 (format!("{name}/{}", proto.lower()), number)
             })
             .collect(),

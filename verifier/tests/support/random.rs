@@ -48,7 +48,7 @@ fn ns_selector() -> impl Strategy<Value = LabelSelector> {
     ]
 }
 
-fn pod_set() -> impl Strategy<Value = PodSet> {
+pub fn pod_set() -> impl Strategy<Value = PodSet> {
     let namespaces = prop_oneof![
         prop::sample::select(NAMESPACES.to_vec()).prop_map(|n| NamespaceMatch::Name(n.to_string())),
         ns_selector().prop_map(NamespaceMatch::Selector),

@@ -1,0 +1,279 @@
+//! `moat lint`, `verify`, `explain`, `diff` and `reach` end to end on the
+//! shop manifests under `testdata/diff` and the lint cases.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code fails loudly on broken fixtures"
+)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn moat(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_moat"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+const V1: &str = "testdata/diff/shop-v1";
+const V2: &str = "testdata/diff/shop-v2";
+const ASSERTIONS: &str = "testdata/assert/shop.yaml";
+
+#[test]
+fn verify_proves_true_assertions() {
+    let out = moat(&["verify", V1, "--assert", ASSERTIONS]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("3 hold, 0 fail"), "{}", stdout(&out));
+}
+
+#[test]
+fn verify_refutes_with_existing_pod() {
+    let out = moat(&["verify", V2, "--assert", ASSERTIONS]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("FAIL  dev cannot reach the prod database"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dev/tester {app=tester} -> prod/db-0 {app=db} tcp/5432"),
+        "{text}"
+    );
+}
+
+#[test]
+fn verify_any_pod_finds_future_pod() {
+    let out = moat(&["verify", V1, "--assert", ASSERTIONS, "--any-pod"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "FAIL  frontend reaches api on 8080: counterexample for every pod that could exist"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("a new pod {app=api} with ports [http/tcp"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "ok    dev cannot reach the prod database: holds for every pod that could exist"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn verify_rejects_bad_assertion_file() {
+    let out = moat(&[
+        "verify",
+        V1,
+        "--assert",
+        "testdata/diff/shop-v1/policies.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn diff_lists_exactly_changed_classes() {
+    let out = moat(&["diff", V1, V2]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let headlines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(": denied -> ") || l.contains(": allowed -> "))
+        .collect();
+    assert_eq!(
+        headlines,
+        vec![
+            "prod/frontend-7f9c-* -> prod/api-5d8b-* tcp/9090: denied -> allowed",
+            "dev/tester -> prod/db-0 tcp/5432: denied -> allowed",
+        ]
+    );
+    assert!(
+        text.contains(
+            "after:  egress: not isolated; ingress: NetworkPolicy prod/db-from-api ingress[1]"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn diff_of_same_version_is_empty() {
+    let out = moat(&["diff", V1, V1]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("0 flow class(es) changed"));
+}
+
+#[test]
+fn diff_any_pod_reports_new_pods() {
+    let out = moat(&["diff", V1, V2, "--any-pod", "-o", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let new_pods = json["detail"]["new_pods"].as_array().unwrap();
+    assert!(!new_pods.is_empty(), "{json}");
+}
+
+#[test]
+fn explain_lists_change_for_expected_allow() {
+    let out = moat(&[
+        "explain",
+        V1,
+        "--from",
+        "dev/tester",
+        "--to",
+        "prod/db-0",
+        "--port",
+        "tcp/5432",
+        "--expect",
+        "allow",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("dev/tester -> prod/db-0 tcp/5432: DENIED"),
+        "{text}"
+    );
+    assert!(text.contains("NetworkPolicy prod/db-from-api (testdata/diff/shop-v1/policies.yaml:27): add an ingress rule"), "{text}");
+}
+
+#[test]
+fn explain_marks_deciding_rule() {
+    let out = moat(&[
+        "explain",
+        V1,
+        "--from",
+        "prod/api-5d8b-a",
+        "--to",
+        "prod/db-0",
+        "--port",
+        "tcp/5432",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("=> Allow NetworkPolicy prod/db-from-api ingress[0]"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn reach_shows_shortest_paths() {
+    let out = moat(&[
+        "reach",
+        V1,
+        "--from",
+        "dev/app=tester",
+        "--to",
+        "prod/app=db",
+        "--hops",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.contains("prod/{app=db} (3 hop(s))"), "{text}");
+    assert!(
+        text.contains("prod/{app=api} -> prod/{app=db} [tcp/5432]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn reach_renders_dot() {
+    let out = moat(&["reach", V1, "--from", "outside", "--hops", "2", "-o", "dot"]);
+    assert!(stdout(&out).starts_with("digraph moat {"));
+}
+
+#[test]
+fn lint_sarif_points_at_yaml_line() {
+    let out = moat(&[
+        "lint",
+        "-o",
+        "sarif",
+        "testdata/lint/base.yaml",
+        "testdata/lint/shadowed-rule/positive.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let sarif: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let shadowed = results
+        .iter()
+        .find(|r| r["ruleId"] == "shadowed-rule")
+        .unwrap();
+    let region = &shadowed["locations"][0]["physicalLocation"];
+    assert_eq!(
+        region["artifactLocation"]["uri"],
+        "testdata/lint/shadowed-rule/positive.yaml"
+    );
+    assert_eq!(region["region"]["startLine"], 12);
+    let rules = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap();
+    assert!(rules.iter().any(|r| r["id"] == "ipblock-covers-pod-cidr"));
+}
+
+#[test]
+fn lint_fail_on_controls_exit_code() {
+    let args = [
+        "lint",
+        "testdata/lint/base.yaml",
+        "testdata/lint/redundant-rule/positive.yaml",
+    ];
+    assert_eq!(
+        moat(&args).status.code(),
+        Some(0),
+        "notes pass under the default --fail-on warning"
+    );
+    let mut strict = args.to_vec();
+    strict.extend(["--fail-on", "note"]);
+    assert_eq!(moat(&strict).status.code(), Some(1));
+}
+
+#[test]
+fn lint_github_and_junit_formats() {
+    let github = moat(&[
+        "lint",
+        "--format",
+        "github",
+        "testdata/lint/base.yaml",
+        "testdata/lint/allow-all/positive.yaml",
+    ]);
+    assert!(stdout(&github).contains("::warning file=testdata/lint/allow-all/positive.yaml,line=8,col=5,title=moat allow-all::"), "{}", stdout(&github));
+    let junit = moat(&[
+        "lint",
+        "-o",
+        "junit",
+        "testdata/lint/base.yaml",
+        "testdata/lint/allow-all/positive.yaml",
+    ]);
+    assert!(
+        stdout(&junit).contains("<failure type=\"warning\""),
+        "{}",
+        stdout(&junit)
+    );
+}
+
+#[test]
+fn lint_missing_input_is_usage_error() {
+    assert_eq!(
+        moat(&["lint", "testdata/does-not-exist.yaml"])
+            .status
+            .code(),
+        Some(2)
+    );
+}

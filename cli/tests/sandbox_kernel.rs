@@ -486,3 +486,21 @@ fn plain_router_translates_cluster_ip() {
     assert!(!Path::new(&format!("/sys/fs/bpf/moat-{}", sandbox.name)).exists());
     sandbox.finish();
 }
+
+#[test]
+fn failing_test_leaves_nothing_behind() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let demo = repo().join("policies/demo");
+    let (send, receive) = std::sync::mpsc::channel();
+    let failed = std::thread::spawn(move || {
+        let sandbox = Sandbox::up(&[demo], &[]);
+        send.send(sandbox.name.clone()).unwrap();
+        panic!("a failing test body");
+    })
+    .join();
+    assert!(failed.is_err(), "the test body should have failed");
+    let name = receive.recv().unwrap();
+    assert_eq!(sandbox_support::leftovers(&name), Vec::<String>::new());
+}

@@ -297,12 +297,15 @@ fn keyed(view: &View) -> Keyed {
             .or_default()
             .insert(r.prefix.clone(), value);
     }
+    // Policy entries are keyed by the table's first user and the peer's
+    // labels, not by table and identity numbers, which renumber between images.
     for r in view.policy.iter().flatten() {
-        let identity = r.identity.map_or("ANY".to_string(), |i| i.to_string());
-        let key = format!(
-            "table {} identity {identity} {} {}",
-            r.table, r.protocol, r.ports
-        );
+        let user = match r.used_by.first() {
+            Some(first) => first.clone(),
+            None => format!("table {}", r.table),
+        };
+        let peer = r.labels.join(" ");
+        let key = format!("{user} from/to [{peer}] {}/{}", r.ports, r.protocol);
         out.entry("policy")
             .or_default()
             .insert(key, format!("{} by {}", r.action, r.rule));

@@ -174,6 +174,9 @@ impl<'a> Context<'a> {
                 .or_default()
                 .push(format!("egress {name}"));
         }
+        for list in users.values_mut() {
+            list.sort();
+        }
         Self {
             image,
             labels,

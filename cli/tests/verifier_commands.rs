@@ -277,3 +277,73 @@ fn lint_missing_input_is_usage_error() {
         Some(2)
     );
 }
+
+#[test]
+fn diff_git_compares_revisions() {
+    let repo = std::env::temp_dir().join(format!("moat-diff-git-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&repo);
+    std::fs::create_dir_all(repo.join("shop")).unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=moat",
+                "-c",
+                "user.email=moat@example.invalid",
+            ])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    for (version, message) in [("shop-v1", "v1"), ("shop-v2", "v2")] {
+        for file in ["workloads.yaml", "policies.yaml"] {
+            let from = root().join("testdata/diff").join(version).join(file);
+            std::fs::copy(from, repo.join("shop").join(file)).unwrap();
+        }
+        git(&["add", "shop"]);
+        git(&["commit", "-q", "-m", message]);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_moat"))
+        .args(["diff", "--git", "HEAD~1..HEAD", "shop"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&repo);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("dev/tester -> prod/db-0 tcp/5432: denied -> allowed"),
+        "{text}"
+    );
+    assert!(text.contains("2 flow class(es) changed"), "{text}");
+}
+
+#[test]
+fn diff_shop_example_against_next_version() {
+    let out = moat(&["diff", "policies/shop", "testdata/diff/shop-next"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let headlines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(": denied -> ") || l.contains(": allowed -> "))
+        .collect();
+    assert_eq!(
+        headlines,
+        vec![
+            "db/postgres-0 -> kube-system/coredns-* tcp/53: allowed -> denied",
+            "frontend/web-* -> api/api-* tcp/9090: denied -> allowed",
+        ]
+    );
+}

@@ -218,6 +218,11 @@ fn print_summary(state: &State) {
     }
 }
 
+/// Reads the state of a running sandbox, printing the error when it fails.
+pub fn load_state(name: &str) -> Result<State, u8> {
+    State::load(name).map_err(|e| fail(&e))
+}
+
 /// Loads the manifests of a running sandbox with the options it was started with.
 pub fn load_state_manifests(state: &State, paths: &[PathBuf]) -> Result<Loaded, u8> {
     let options = LoadOptions {
@@ -240,9 +245,9 @@ pub fn load_state_manifests(state: &State, paths: &[PathBuf]) -> Result<Loaded, 
 }
 
 fn run_exec(args: &ExecArgs) -> u8 {
-    let state = match State::load(&args.name.name) {
+    let state = match load_state(&args.name.name) {
         Ok(state) => state,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
     match sandbox::exec(&state, &args.pod, &args.command) {
         Ok(status) => status
@@ -254,9 +259,9 @@ fn run_exec(args: &ExecArgs) -> u8 {
 }
 
 fn run_apply(args: &ApplyArgs) -> u8 {
-    let mut state = match State::load(&args.name.name) {
+    let mut state = match load_state(&args.name.name) {
         Ok(state) => state,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
     // Paths as given name the rules in events; the state keeps absolute
     // ones, so that `probe` finds the files from any directory.

@@ -10,7 +10,7 @@ use moat_loader::sandbox::expect::{self, Observation, ProbeFlow};
 use moat_loader::sandbox::probe::{Attempt, Engine, Outcome};
 use moat_loader::sandbox::state::L4Port;
 
-use super::sandbox::{NameArg, load_state_manifests};
+use super::sandbox::{NameArg, load_state, load_state_manifests};
 use crate::common::{EXIT_FAILURE, EXIT_USAGE};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -57,12 +57,9 @@ pub fn run(args: &ProbeArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let state = match State::load(&args.name.name) {
+    let state = match load_state(&args.name.name) {
         Ok(state) => state,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
-        }
+        Err(code) => return code,
     };
     let loaded = match load_state_manifests(&state, &state.manifests) {
         Ok(loaded) => loaded,
@@ -118,12 +115,9 @@ pub fn run_connect(args: &ConnectArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let state = match State::load(&args.name.name) {
+    let state = match load_state(&args.name.name) {
         Ok(state) => state,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
-        }
+        Err(code) => return code,
     };
     let Some(pod) = state.pod(&args.pod) else {
         eprintln!(

@@ -1,7 +1,8 @@
 //! Cross-reference checks of a decoded image: every id and index points at
-//! something the image holds.
+//! something the image holds, and no map has a key twice.
 
 use std::collections::HashSet;
+use std::hash::Hash;
 
 use crate::image::decode::{DecodeError, identity_ids};
 use crate::image::format::Image;
@@ -12,11 +13,30 @@ use crate::layout::{
 
 /// Checks every reference between maps and into the provenance.
 pub fn references(image: &Image) -> Result<(), DecodeError> {
+    unique("endpoints", image.endpoints.iter().map(|(k, _)| k))?;
+    unique("ipcache", image.ipcache.iter().map(|(k, _)| k))?;
+    unique("policy", image.policy.iter().map(|(k, _)| k))?;
+    unique("services", image.services.iter().map(|(k, _)| k))?;
+    unique("revnat", image.revnat.iter().map(|(k, _)| k))?;
     let identities = identity_ids(image);
     let tables = policy(image, &identities)?;
     endpoints(image, &identities, &tables)?;
     ipcache(image, &identities)?;
     services(image)?;
+    Ok(())
+}
+
+/// Rejects a key that appears twice: the kernel would keep only one of them.
+fn unique<'a, K: Eq + Hash + 'a>(
+    map: &'static str,
+    keys: impl Iterator<Item = &'a K>,
+) -> Result<(), DecodeError> {
+    let mut seen = HashSet::new();
+    for (index, key) in keys.enumerate() {
+        if !seen.insert(key) {
+            return Err(entry(map, index, "duplicate key".to_string()));
+        }
+    }
     Ok(())
 }
 

@@ -177,6 +177,19 @@ fn out_of_range_rule_is_reported() {
 }
 
 #[test]
+fn duplicate_key_is_reported() {
+    let mut image = demo();
+    let first = image.ipcache[0];
+    image.ipcache.push(first);
+    let error = decode(&encode(&image)).unwrap_err();
+    assert!(
+        matches!(error, DecodeError::Entry { map: "ipcache", .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("duplicate key"), "{error}");
+}
+
+#[test]
 fn broken_provenance_is_reported() {
     let mut image = demo();
     image.provenance.endpoints.clear();

@@ -19,7 +19,7 @@ use crate::common::{EXIT_FAILURE, EXIT_USAGE, Inputs, load_or_exit, print_diagno
 /// State lives under /run/moat/<name>/. Needs root.
 #[derive(Args)]
 #[command(after_help = "Example:\n  moat sandbox up policies/demo\n  \
-moat sandbox exec default/client-0 -- busybox wget -q -T 3 -O - http://10.96.0.1\n  \
+moat sandbox exec default/client-0 -- timeout 3 busybox wget -q -O - http://10.96.0.2\n  \
 moat sandbox probe -o flows\n  moat sandbox down")]
 pub struct SandboxArgs {
     #[command(subcommand)]
@@ -33,7 +33,9 @@ enum SandboxCommand {
     Apply(ApplyArgs),
     Probe(ProbeArgs),
     Connect(ConnectArgs),
+    /// Remove a sandbox: its processes, namespaces, programs, pins and state.
     Down(NameArg),
+    /// List the running sandboxes.
     Ls,
     #[command(hide = true)]
     Responder(ResponderArgs),

@@ -74,7 +74,7 @@ pub fn explain(cluster: &Cluster, flow: &Flow, expect: Option<bool>) -> Explanat
         side(cluster, flow, Direction::Ingress, &result.ingress),
     ];
     let changes = match expect {
-        Some(wanted) if wanted != result.allowed => changes(cluster, flow, wanted),
+        Some(expected) if expected != result.allowed => changes(cluster, flow, expected),
         _ => Vec::new(),
     };
     Explanation {
@@ -214,13 +214,13 @@ pub fn reason_text(cluster: &Cluster, decision: &Decision, direction: Direction)
 }
 
 /// Walks the evaluation path, changing each rule that decides against
-/// `wanted`, until the flow gets the wanted verdict.
+/// `expected`, until the flow gets the expected verdict.
 ///
 /// Every listed change is necessary along that path, because the listed
 /// rule decides the flow the wrong way as long as it stays. A different
 /// fix elsewhere (such as a new admin rule of higher priority) can need
-/// fewer changes; this lists the changes to the rules that decide now.
-fn changes(cluster: &Cluster, flow: &Flow, wanted: bool) -> Vec<Change> {
+/// fewer changes. This function lists changes to the rules that decide now.
+fn changes(cluster: &Cluster, flow: &Flow, expected: bool) -> Vec<Change> {
     let mut scratch = cluster.clone();
     let mut out = Vec::new();
     for _ in 0..=cluster
@@ -235,11 +235,11 @@ fn changes(cluster: &Cluster, flow: &Flow, wanted: bool) -> Vec<Change> {
             (Direction::Ingress, &result.ingress),
         ]
         .into_iter()
-        .find(|(_, d)| d.allowed != wanted);
+        .find(|(_, d)| d.allowed != expected);
         let Some((direction, decision)) = wrong else {
             break;
         };
-        let Some(change) = change_for(&scratch, flow, direction, decision, wanted) else {
+        let Some(change) = change_for(&scratch, flow, direction, decision, expected) else {
             break;
         };
         let removed = change.1;
@@ -258,7 +258,7 @@ fn change_for(
     flow: &Flow,
     direction: Direction,
     decision: &Decision,
-    wanted: bool,
+    expected: bool,
 ) -> Option<(Change, Option<RuleRef>)> {
     let subject = match direction {
         Direction::Egress => flow.src,
@@ -283,7 +283,7 @@ fn change_for(
                 .get(rule.rule)?
                 .origin
                 .as_ref();
-            let how = if wanted {
+            let how = if expected {
                 format!("narrow its peers or ports so that it no longer matches {flow_text}")
             } else {
                 format!("narrow its peers or ports so that it no longer allows {flow_text}")

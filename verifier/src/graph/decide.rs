@@ -301,9 +301,9 @@ impl<'a> Decider<'a> {
         }
     }
 
-    /// NetworkPolicy tier: a deny rule of any applying policy decides first;
-    /// then, once any policy isolates the subject, every undecided flow is
-    /// decided here, allowed when some allow rule matches.
+    /// NetworkPolicy tier: a deny rule of any applying policy decides first.
+    /// Then, once any policy isolates the subject, every undecided flow is
+    /// decided here, and it is allowed when some allow rule matches.
     fn namespaced_tier(
         &self,
         subject: usize,

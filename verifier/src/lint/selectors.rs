@@ -1,8 +1,9 @@
 //! `selects-nothing` and `peer-matches-nothing`: selectors that match no pod.
 //!
 //! A selector whose requirements contradict each other can never match
-//! (decided by the SMT engine). Otherwise, when the input holds pods, a
-//! selector that matches none of them is reported too: often a typo in a label.
+//! (decided by the SMT engine). Otherwise, when the input contains pods, a
+//! selector that matches none of them is reported too, because that is
+//! often a typo in a label.
 
 use moat_ir::eval::{pod_set_contains, subject_selects};
 use moat_ir::{Cluster, NamespaceMatch, Peer, Peers, PodSet, Subject};
@@ -11,7 +12,7 @@ use crate::describe::policy_text;
 use crate::finding::{Finding, Severity};
 use crate::smt::query::selector_satisfiable;
 
-/// Why a pod set matches nothing, if it does not.
+/// Returns the reason a pod set matches nothing, or `None` when it matches some pod.
 fn empty_reason(cluster: &Cluster, set: &PodSet, matches_some: bool) -> Option<(String, Severity)> {
     if !selector_satisfiable(&set.pods) {
         return Some((

@@ -482,7 +482,10 @@ fn ip_block(block: &IpBlock, ip: &BV) -> Bool {
     Bool::and(&[in_net(&block.cidr, ip), Bool::or(&excepts).not()])
 }
 
-/// Whether a 32-bit address lies in an IPv4 network; IPv6 networks never match.
+/// Builds the condition that a 32-bit address lies in an IPv4 network.
+///
+/// NOTE: Addresses are encoded as IPv4 only, so an IPv6 network never
+/// matches in a proof, while the evaluator and the graph engine match it.
 fn in_net(net: &ipnet::IpNet, ip: &BV) -> Bool {
     match net {
         ipnet::IpNet::V4(v4) => Bool::and(&[

@@ -67,9 +67,9 @@ fn redundant_rules_in(cluster: &Cluster, scope: Scope) -> Vec<RuleRef> {
 /// conditions of every other allow rule of that tier and direction.
 ///
 /// Removing such a rule changes a verdict exactly when it decides a flow
-/// that no other allow rule of the tier matches, because the allow rules of
-/// that tier form a union and its deny rules, isolation and the other tiers
-/// do not depend on the rule.
+/// that no other allow rule of the tier matches. The allow rules of that
+/// tier form a union, and its deny rules, isolation and the other tiers do
+/// not depend on the rule.
 fn union_allow_terms(encoding: &super::Encoding, rule: RuleRef) -> Option<(&RuleTerms, Vec<Bool>)> {
     for side in [&encoding.egress, &encoding.ingress] {
         let Some(terms) = side.rules.iter().find(|t| t.rule == rule) else {
@@ -105,14 +105,14 @@ fn redundant_policies_in(cluster: &Cluster, scope: Scope) -> Vec<usize> {
         .collect()
 }
 
-/// What keeps a shadowed rule from deciding.
+/// A higher-precedence item that keeps a shadowed rule from deciding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Cover {
     /// A rule that matches first, or whose decision comes from a higher tier.
     Rule { rule: RuleRef },
-    /// A NetworkPolicy whose isolation hands every flow to the NetworkPolicy
-    /// tier, so the baseline tier never sees it.
+    /// A NetworkPolicy whose isolation makes the NetworkPolicy tier decide
+    /// every flow, so the baseline tier never evaluates it.
     Isolation { policy: usize },
 }
 
@@ -274,7 +274,7 @@ fn conflicts_in(cluster: &Cluster, scope: Scope) -> Vec<Conflict> {
     out
 }
 
-/// Whether some allow rule and deny rule of one direction could conflict,
+/// Returns whether some allow rule and deny rule of one direction could conflict,
 /// judged from tiers and priorities alone.
 fn may_have_conflicts(cluster: &Cluster) -> bool {
     let rules = || {
@@ -307,7 +307,7 @@ fn may_conflict(cluster: &Cluster, allow: &RuleTerms, deny: &RuleTerms) -> bool 
         && priority(allow.rule) == priority(deny.rule)
 }
 
-/// Whether some set of labels satisfies the selector.
+/// Decides whether some set of labels satisfies the selector.
 ///
 /// Requirements on distinct keys are independent, and each one alone is
 /// satisfiable unless it is `In` with no values, so the solver only runs

@@ -32,8 +32,10 @@ pub struct Capacity {
 }
 
 impl Default for Capacity {
-    /// Defaults in the range Cilium uses for its own maps (policy 16384 per
-    /// endpoint there; here one map holds every table, so it is larger).
+    /// Endpoints, ipcache and load-balancer maps follow the default limits
+    /// of Cilium's "eBPF Maps" documentation (64k, 512k, 64k). Cilium's
+    /// policy map has 16k entries per endpoint, but here one map contains
+    /// every shared table, so its default is 1M.
     fn default() -> Self {
         Self {
             endpoints: 65_536,

@@ -12,7 +12,7 @@ pub enum CompileError {
 
     #[error(
         "maglev table size `{size}` is smaller than the {backends} backends of service \
-         `{service}`; raise `maglev.table_size`"
+         `{service}`; raise `lb.maglev_table_size` or `--maglev-size`"
     )]
     MaglevTooSmall {
         service: String,

@@ -29,6 +29,13 @@ fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
+/// The headline of each changed flow class in `moat diff` text output.
+fn change_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.contains(": denied -> ") || l.contains(": allowed -> "))
+        .collect()
+}
+
 const V1: &str = "testdata/diff/shop-v1";
 const V2: &str = "testdata/diff/shop-v2";
 const ASSERTIONS: &str = "testdata/assert/shop.yaml";
@@ -94,10 +101,7 @@ fn diff_lists_exactly_changed_classes() {
     let out = moat(&["diff", V1, V2]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    let headlines: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains(": denied -> ") || l.contains(": allowed -> "))
-        .collect();
+    let headlines = change_lines(&text);
     assert_eq!(
         headlines,
         vec![
@@ -335,10 +339,7 @@ fn diff_shop_example_against_next_version() {
     let out = moat(&["diff", "policies/shop", "testdata/diff/shop-next"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    let headlines: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains(": denied -> ") || l.contains(": allowed -> "))
-        .collect();
+    let headlines = change_lines(&text);
     assert_eq!(
         headlines,
         vec![

@@ -822,6 +822,38 @@ items:
 }
 
 #[test]
+fn yaml_anchors_and_merge_keys_apply() {
+    // The policy selects `app: web, pod: c`: the explicit `pod: c` wins over
+    // the merged `pod: a` and `pod: x`, and `app: web` comes from the anchor.
+    let policy = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: p
+  namespace: x
+  labels: &web {app: web, pod: a}
+  annotations: &b {pod: b}
+spec:
+  podSelector:
+    matchLabels:
+      <<: [*web, {pod: x}]
+      pod: c
+  ingress: [{from: [{podSelector: {matchLabels: *b}}]}]
+---
+";
+    let web_c = pod("x", "web-c", "app: web, pod: c", "10.0.1.9");
+    let web_a = pod("x", "web-a", "app: web, pod: a", "10.0.1.10");
+    check(
+        &format!("{web_c}{web_a}{policy}"),
+        &[
+            ("x/b -> x/web-c tcp/80", true),
+            ("x/a -> x/web-c tcp/80", false),
+            ("x/a -> x/web-a tcp/80", true),
+            ("x/c -> x/a tcp/80", true),
+        ],
+    );
+}
+
+#[test]
 fn json_input_loads() {
     let json = r#"{
   "apiVersion": "v1",

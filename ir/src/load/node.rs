@@ -156,19 +156,59 @@ impl Converter<'_> {
             YamlData::Sequence(items) => {
                 NodeKind::Seq(items.into_iter().map(|n| self.node(n)).collect())
             }
-            YamlData::Mapping(map) => NodeKind::Map(
+            YamlData::Mapping(map) => NodeKind::Map(expand_merge_keys(
                 map.into_iter()
                     .map(|(k, v)| {
                         let key_origin = self.origin(&k);
                         (key_text(k), key_origin, self.node(v))
                     })
                     .collect(),
-            ),
+            )),
             YamlData::Tagged(_, inner) => return self.node(*inner),
             YamlData::Alias(_) | YamlData::BadValue => NodeKind::Null,
         };
         Node { kind, origin }
     }
+}
+
+/// Applies YAML merge keys (`<<: *base` or `<<: [*a, *b]`), which kubectl
+/// accepts: the merged mappings' entries are added after the mapping's own,
+/// unless the mapping already has the key, and earlier merged mappings win
+/// over later ones. A `<<` whose value is not a mapping or a list of
+/// mappings stays as it is, so that the type check reports it.
+fn expand_merge_keys(entries: Vec<(String, Origin, Node)>) -> Vec<(String, Origin, Node)> {
+    let is_merge = |(key, _, value): &(String, Origin, Node)| {
+        key == "<<"
+            && match &value.kind {
+                NodeKind::Map(_) => true,
+                NodeKind::Seq(items) => items.iter().all(|i| matches!(i.kind, NodeKind::Map(_))),
+                _ => false,
+            }
+    };
+    if !entries.iter().any(is_merge) {
+        return entries;
+    }
+    let (merges, mut own): (Vec<_>, Vec<_>) = entries.into_iter().partition(is_merge);
+    for (_, _, value) in merges {
+        let sources = match value.kind {
+            NodeKind::Seq(items) => items,
+            other => vec![Node {
+                kind: other,
+                origin: value.origin,
+            }],
+        };
+        for source in sources {
+            let NodeKind::Map(inherited) = source.kind else {
+                continue;
+            };
+            for entry in inherited {
+                if !own.iter().any(|(key, _, _)| *key == entry.0) {
+                    own.push(entry);
+                }
+            }
+        }
+    }
+    own
 }
 
 fn scalar_kind(scalar: Scalar) -> NodeKind {

@@ -60,6 +60,10 @@ fn verify_refutes_with_existing_pod() {
         text.contains("dev/tester {app=tester} -> prod/db-0 {app=db} tcp/5432"),
         "{text}"
     );
+    assert!(
+        text.contains("NetworkPolicy prod/db-from-api ingress[1] (testdata/diff/shop-v2/policies.yaml:35): narrow its peers or ports"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -373,3 +373,36 @@ pub fn holds_on_graph(
     }
     true
 }
+
+/// For a counterexample between existing pods (or outside addresses), the
+/// rule changes that would give that flow the expected verdict, as
+/// [`crate::explain`] computes them. Empty for a counterexample that needs
+/// a pod that does not exist.
+pub fn changes_for(
+    cluster: &Cluster,
+    assertion: &Assertion,
+    outcome: &Outcome,
+) -> Vec<crate::explain::Change> {
+    let Answer::Counterexample(witness) = &outcome.answer else {
+        return Vec::new();
+    };
+    let end = |end: &crate::smt::EndWitness| match end {
+        crate::smt::EndWitness::Pod { existing, .. } => {
+            let (namespace, name) = existing.as_deref()?.split_once('/')?;
+            cluster
+                .pod_index(namespace, name)
+                .map(moat_ir::FlowEnd::Pod)
+        }
+        crate::smt::EndWitness::Outside { ip } => Some(moat_ir::FlowEnd::External((*ip).into())),
+    };
+    let (Some(src), Some(dst)) = (end(&witness.src), end(&witness.dst)) else {
+        return Vec::new();
+    };
+    let flow = moat_ir::Flow {
+        src,
+        dst,
+        protocol: witness.protocol,
+        port: witness.port,
+    };
+    crate::explain::explain(cluster, &flow, Some(assertion.expect_allowed)).changes
+}

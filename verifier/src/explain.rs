@@ -230,12 +230,21 @@ fn changes(cluster: &Cluster, flow: &Flow, expected: bool) -> Vec<Change> {
         .sum::<usize>()
     {
         let result = verdict(&scratch, flow);
-        let wrong = [
+        if result.allowed == expected {
+            break;
+        }
+        let sides = [
             (Direction::Egress, &result.egress),
             (Direction::Ingress, &result.ingress),
-        ]
-        .into_iter()
-        .find(|(_, d)| d.allowed != expected);
+        ];
+        // To deny a flow one side suffices: prefer narrowing the rule that
+        // allows it over isolating a pod that no policy covers yet.
+        let by_rule = sides
+            .iter()
+            .find(|(_, d)| d.allowed != expected && matches!(d.reason, Reason::Rule(_)));
+        let wrong = by_rule
+            .or_else(|| sides.iter().find(|(_, d)| d.allowed != expected))
+            .copied();
         let Some((direction, decision)) = wrong else {
             break;
         };

@@ -67,7 +67,13 @@ pub fn run(args: &VerifyArgs) -> u8 {
         .map(|o| o.name.clone())
         .collect();
     report.detail = serde_json::to_value(&outcomes).ok();
-    args.output.emit(&report, Some(text(&outcomes, &report)))
+    let changes: Vec<Vec<moat_verifier::explain::Change>> = assertions
+        .iter()
+        .zip(&outcomes)
+        .map(|(a, o)| assert::changes_for(&loaded.cluster, a, o))
+        .collect();
+    args.output
+        .emit(&report, Some(text(&outcomes, &changes, &report)))
 }
 
 fn scope_text(scope: Scope) -> &'static str {
@@ -95,9 +101,13 @@ fn finding(outcome: &Outcome) -> Option<Finding> {
     Some(Finding::new("assertion-failed", message))
 }
 
-fn text(outcomes: &[Outcome], report: &Report) -> String {
+fn text(
+    outcomes: &[Outcome],
+    changes: &[Vec<moat_verifier::explain::Change>],
+    report: &Report,
+) -> String {
     let mut out = String::new();
-    for outcome in outcomes {
+    for (outcome, changes) in outcomes.iter().zip(changes) {
         let _ = match &outcome.answer {
             Answer::Holds => writeln!(
                 out,
@@ -115,6 +125,17 @@ fn text(outcomes: &[Outcome], report: &Report) -> String {
                 writeln!(out, "?     {}: unknown ({reason})", outcome.name)
             }
         };
+        if !changes.is_empty() {
+            let _ = writeln!(out, "      to make this flow match the assertion, change:");
+        }
+        for change in changes {
+            let at = change
+                .location
+                .as_ref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "        {}{at}: {}", change.target, change.how);
+        }
     }
     let _ = writeln!(
         out,

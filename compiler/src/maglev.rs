@@ -11,15 +11,30 @@
 /// about this many slots, so the imbalance stays within one percent.
 pub const SLOTS_PER_BACKEND: u64 = 100;
 
-/// The default table size for `backends` backends: the smallest prime at
-/// least `SLOTS_PER_BACKEND` times the backend count (and at least 7).
+/// Table sizes the default picks from. Sizes come from this coarse ladder,
+/// not from the exact backend count, so that removing or adding one backend
+/// keeps the size (and with it the slots of the other backends) unless the
+/// count crosses a step.
+const SIZE_LADDER: [u64; 5] = [1021, 4093, 16381, 65521, 262_139];
+
+/// The default table size for `backends` backends: the smallest ladder prime
+/// of at least `SLOTS_PER_BACKEND` slots per backend, or for very large
+/// services the smallest prime above that.
 pub fn default_size(backends: usize) -> u32 {
-    let target = (backends as u64).saturating_mul(SLOTS_PER_BACKEND).max(7);
-    let mut candidate = target;
+    let target = (backends as u64).saturating_mul(SLOTS_PER_BACKEND);
+    let size = match SIZE_LADDER.iter().find(|&&step| step >= target) {
+        Some(step) => *step,
+        None => next_prime(target),
+    };
+    u32::try_from(size).unwrap_or(u32::MAX)
+}
+
+fn next_prime(from: u64) -> u64 {
+    let mut candidate = from;
     while !is_prime(candidate) {
         candidate += 1;
     }
-    u32::try_from(candidate).unwrap_or(u32::MAX)
+    candidate
 }
 
 pub fn is_prime(n: u64) -> bool {
@@ -118,9 +133,11 @@ mod tests {
 
     #[test]
     fn default_size_is_prime() {
-        assert_eq!(default_size(1), 101);
-        assert_eq!(default_size(3), 307);
-        assert!(is_prime(u64::from(default_size(50))));
+        assert_eq!(default_size(1), 1021);
+        assert_eq!(default_size(3), 1021);
+        assert_eq!(default_size(11), 4093);
+        assert!(is_prime(u64::from(default_size(5000))));
+        assert!(SIZE_LADDER.iter().all(|&s| is_prime(s)));
     }
 
     #[test]

@@ -270,8 +270,8 @@ spec:
     fn maglev_slots_point_at_backends() {
         let out = tables(&LbOptions::default());
         let (_, value) = out.services[0];
-        assert_eq!(value.maglev_size, 101);
-        assert_eq!(out.maglev.len(), 101);
+        assert_eq!(value.maglev_size, 1021);
+        assert_eq!(out.maglev.len(), 1021);
         assert!(out.maglev.iter().all(|m| m.backend == value.backend_offset));
         assert_eq!(out.revnat[0].0, value.service_id);
     }

@@ -84,11 +84,11 @@ fn over_capacity_names_the_map() {
     };
     assert_eq!(overflows.len(), 1);
     assert_eq!(overflows[0].map, "maglev");
-    assert_eq!(overflows[0].needed, 101);
+    assert_eq!(overflows[0].needed, 1021);
     assert_eq!(overflows[0].allowed, 50);
     let message = error.to_string();
     assert!(
-        message.contains("map `maglev` needs 101 entries but its capacity is 50"),
+        message.contains("map `maglev` needs 1021 entries but its capacity is 50"),
         "{message}"
     );
 }

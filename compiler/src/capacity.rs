@@ -79,7 +79,8 @@ pub enum ConfigError {
     #[error("invalid configuration `{path}`: {message}")]
     Parse { path: String, message: String },
     #[error(
-        "invalid capacity `{text}`: expected `MAP=COUNT` with MAP one of {}",
+        "invalid capacity `{text}`: expected `MAP=COUNT` with COUNT from 1 to 4294967295 \
+         and MAP one of {}",
         maps()
     )]
     Flag { text: String },
@@ -152,7 +153,12 @@ impl Capacity {
             text: text.to_string(),
         };
         let (map, count) = text.split_once('=').ok_or_else(flag_error)?;
-        let count: u64 = count.trim().parse().map_err(|_| flag_error())?;
+        let count: u64 = count
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&c| (1..=u64::from(u32::MAX)).contains(&c))
+            .ok_or_else(flag_error)?;
         let slot = match map.trim() {
             "endpoints" => &mut self.endpoints,
             "ipcache" => &mut self.ipcache,
@@ -223,6 +229,8 @@ mod tests {
         assert_eq!(capacity.backends, 3);
         assert!(capacity.set_flag("bogus=3").is_err());
         assert!(capacity.set_flag("policy").is_err());
+        assert!(capacity.set_flag("policy=0").is_err());
+        assert!(capacity.set_flag("policy=99999999999999").is_err());
     }
 
     #[test]

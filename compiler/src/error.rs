@@ -7,7 +7,10 @@ pub enum CompileError {
     #[error("{}", overflow_message(.0))]
     Capacity(Vec<Overflow>),
 
-    #[error("invalid maglev table size `{size}`: the size must be a prime number")]
+    #[error(
+        "invalid maglev table size `{size}`: the size must be a prime number from 7 to {}",
+        crate::maglev::MAX_SIZE
+    )]
     MaglevSize { size: u32 },
 
     #[error(

@@ -11,6 +11,10 @@
 /// about this many slots, so the imbalance stays within one percent.
 pub const SLOTS_PER_BACKEND: u64 = 100;
 
+/// Largest table size accepted from configuration (the largest prime below
+/// 2^20), so that a mistyped size cannot exhaust memory while compiling.
+pub const MAX_SIZE: u32 = 1_048_573;
+
 /// Table sizes the default picks from. Sizes come from this coarse ladder,
 /// not from the exact backend count, so that removing or adding one backend
 /// keeps the size (and with it the slots of the other backends) unless the
@@ -138,6 +142,7 @@ mod tests {
         assert_eq!(default_size(11), 4093);
         assert!(is_prime(u64::from(default_size(5000))));
         assert!(SIZE_LADDER.iter().all(|&s| is_prime(s)));
+        assert!(is_prime(u64::from(MAX_SIZE)));
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub struct ServiceTables {
 /// Builds the service maps of a cluster.
 pub fn build(cluster: &Cluster, options: &LbOptions) -> Result<ServiceTables, CompileError> {
     if let Some(size) = options.maglev_size
-        && !maglev::is_prime(u64::from(size))
+        && (!maglev::is_prime(u64::from(size)) || !(7..=maglev::MAX_SIZE).contains(&size))
     {
         return Err(CompileError::MaglevSize { size });
     }
@@ -296,5 +296,16 @@ spec:
         let loaded = load_str("services.yaml", MANIFESTS, &LoadOptions::default());
         let error = build(&loaded.cluster, &options).unwrap_err();
         assert!(error.to_string().contains("must be a prime"), "{error}");
+    }
+
+    #[test]
+    fn huge_size_is_rejected_before_allocating() {
+        let options = LbOptions {
+            mode: LbMode::Maglev,
+            maglev_size: Some(4_294_967_291),
+        };
+        let loaded = load_str("services.yaml", MANIFESTS, &LoadOptions::default());
+        let error = build(&loaded.cluster, &options).unwrap_err();
+        assert!(error.to_string().contains("from 7 to 1048573"), "{error}");
     }
 }

@@ -65,6 +65,7 @@ enum moat_drop_reason {
 	MOAT_DROP_REDIRECT_FAILED = -11,	/* the redirect helper failed */
 	MOAT_DROP_IMAGE_INCOMPLETE = -12,	/* an image table is missing */
 	MOAT_DROP_CT_FAILED = -13,	/* conntrack entry not created */
+	MOAT_DROP_ICMP_UNRELATED = -14,	/* ICMP error of no known connection */
 };
 
 /* Verdict of a flow event. */

@@ -21,7 +21,10 @@ struct icmp_echo_hdr {
 };
 
 #define ICMP_ECHOREPLY 0
+#define ICMP_DEST_UNREACH 3
 #define ICMP_ECHO 8
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETERPROB 12
 
 /* Outcome of parse_packet() besides a negative drop reason. */
 #define PARSE_IPV4 0		/* an IPv4 flow, tuple filled */
@@ -42,7 +45,7 @@ struct flow {
 	__u8 protocol;
 	__u8 tcp_flags;
 	__u8 icmp_echo;		/* 1 when an ICMP echo request or reply */
-	__u8 pad;
+	__u8 icmp_error;	/* 1 when an ICMP error quoting another packet */
 	__u32 l4_off;		/* offset of the L4 header from skb->data */
 };
 
@@ -106,6 +109,11 @@ static __always_inline void parse_ports(struct flow *f, void *l4, void *data_end
 			f->sport = icmp->id;
 			f->dport = icmp->id;
 		}
+		/* Errors quote the packet that caused them (icmp.h). */
+		if (icmp->type == ICMP_DEST_UNREACH ||
+		    icmp->type == ICMP_TIME_EXCEEDED ||
+		    icmp->type == ICMP_PARAMETERPROB)
+			f->icmp_error = 1;
 		return;
 	}
 	/* TCP, UDP and SCTP all start with source and destination port. */

@@ -10,6 +10,7 @@
 #include "counters.h"
 #include "ct.h"
 #include "events.h"
+#include "icmp.h"
 #include "lb.h"
 #include "nat.h"
 #include "policy.h"
@@ -179,18 +180,20 @@ static __always_inline struct moat_ct_entry *conn_new(struct packet *p)
 
 /*
  * Judges a known connection again under a new image generation, in its
- * original direction. Returns 1 when the verdict changed.
+ * original direction. `f` is a packet of the connection, travelling in
+ * the reply direction when `reply` is set. Returns 1 when the verdict
+ * changed.
  */
-static __always_inline int conn_rejudge(struct packet *p,
-					struct moat_ct_entry *e)
+static __always_inline int conn_rejudge(struct packet *p, const struct flow *f,
+					int reply, struct moat_ct_entry *e)
 {
-	__be32 saddr = p->reply ? p->f.daddr : p->f.saddr;
-	__be32 daddr = p->reply ? p->f.saddr : p->f.daddr;
-	__be16 dport = p->reply ? p->f.sport : p->f.dport;
+	__be32 saddr = reply ? f->daddr : f->saddr;
+	__be32 daddr = reply ? f->saddr : f->daddr;
+	__be16 dport = reply ? f->sport : f->dport;
 	__u8 old = e->verdict;
 	struct judgement j;
 
-	judge_conn(&p->img, saddr, daddr, p->f.protocol, dport, &j);
+	judge_conn(&p->img, saddr, daddr, f->protocol, dport, &j);
 	apply_judgement(e, &j, p->img.generation);
 	p->event_flags |= MOAT_EVENT_F_REJUDGED;
 	return e->verdict != old;
@@ -262,7 +265,7 @@ static __always_inline struct moat_ct_entry *conn_judge(struct packet *p)
 			return NULL;
 		changed = 1;
 	} else if (e->generation != p->img.generation) {
-		changed = conn_rejudge(p, e);
+		changed = conn_rejudge(p, &p->f, p->reply, e);
 	}
 	ct_update(e, &p->f, p->reply, p->len, p->now);
 	if (!p->reply)
@@ -309,6 +312,94 @@ static __always_inline int forward(struct __sk_buff *skb,
 	return ret;
 }
 
+/*
+ * An error a pod sends about a reply it got from a ClusterIP quotes the
+ * ClusterIP as source. The quote and the outer destination go back to the
+ * backend that the connection's service pin names. Returns 0 or a drop
+ * reason.
+ */
+static __always_inline int icmp_service_translate(struct __sk_buff *skb,
+						  struct packet *p,
+						  struct icmp_quote *q)
+{
+	struct moat_ct_entry *pin;
+	struct moat_ct_key key;
+	__be32 addr;
+	__be16 port;
+	int err;
+
+	ct_key_of(&key, &q->f, MOAT_CT_F_SERVICE);
+	ct_key_reverse(&key);
+	pin = bpf_map_lookup_elem(&moat_ct, &key);
+	if (!pin || ct_expired(pin, p->now))
+		return 0;
+	addr = pin->nat_addr;
+	port = pin->nat_port;
+	if (p->f.daddr == q->f.saddr) {
+		err = nat_rewrite(skb, &p->f, NAT_DEST, addr, 0);
+		if (err)
+			return err;
+	}
+	return icmp_quote_rewrite(skb, q, NAT_SOURCE, addr, port);
+}
+
+/*
+ * The quoted packet went to a service backend: the error leaves with the
+ * ClusterIP:port in the quote, and as outer source when the backend sent
+ * it, so the receiver matches it to its socket.
+ */
+static __always_inline int icmp_reverse_nat(struct __sk_buff *skb,
+					    struct packet *p,
+					    struct icmp_quote *q,
+					    const struct moat_ct_entry *e)
+{
+	int err;
+
+	if (p->f.saddr == q->f.daddr) {
+		err = nat_rewrite(skb, &p->f, NAT_SOURCE, e->nat_addr, 0);
+		if (err)
+			return err;
+	}
+	return icmp_quote_rewrite(skb, q, NAT_DEST, e->nat_addr, e->nat_port);
+}
+
+/*
+ * Handles an ICMP error as traffic related to the connection it quotes:
+ * it passes when that connection exists and is allowed, and is dropped
+ * otherwise. It neither creates nor refreshes a conntrack entry.
+ */
+static __always_inline int icmp_error_run(struct __sk_buff *skb,
+					  struct packet *p)
+{
+	struct icmp_quote q;
+	struct moat_ct_entry *e;
+	int reply = 0, err;
+
+	err = icmp_quote_parse(skb, &p->f, &q);
+	if (!err && p->hook == MOAT_HOOK_FROM_POD)
+		err = icmp_service_translate(skb, p, &q);
+	if (err)
+		return drop_early(skb, err);
+	/* An error goes back to the sender of the packet it quotes. */
+	if (p->f.daddr != q.f.saddr)
+		return drop_early(skb, MOAT_DROP_ICMP_UNRELATED);
+	e = ct_lookup(&q.f, &reply, p->now);
+	if (!e)
+		return drop_early(skb, MOAT_DROP_ICMP_UNRELATED);
+	if (e->generation != p->img.generation)
+		conn_rejudge(p, &q.f, reply, e);
+	count_packet(p, e, e->verdict == MOAT_VERDICT_DROPPED);
+	if (e->verdict == MOAT_VERDICT_DROPPED)
+		return TC_ACT_SHOT;
+
+	if (!reply && e->service_id != MOAT_SERVICE_NONE) {
+		err = icmp_reverse_nat(skb, p, &q, e);
+		if (err)
+			return drop_early(skb, err);
+	}
+	return forward(skb, p);
+}
+
 /* Runs the whole datapath for one packet seen by `hook`. */
 static __always_inline int pipeline_run(struct __sk_buff *skb, __u8 hook)
 {
@@ -335,8 +426,13 @@ static __always_inline int pipeline_run(struct __sk_buff *skb, __u8 hook)
 
 	if (hook == MOAT_HOOK_FROM_POD) {
 		ret = check_source(&p);
-		if (!ret)
-			ret = service_translate(skb, &p);
+		if (ret)
+			return drop_early(skb, ret);
+	}
+	if (p.f.icmp_error)
+		return icmp_error_run(skb, &p);
+	if (hook == MOAT_HOOK_FROM_POD) {
+		ret = service_translate(skb, &p);
 		if (ret)
 			return drop_early(skb, ret);
 	}

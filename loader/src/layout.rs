@@ -79,6 +79,7 @@ pub const DROP_REASONS: &[(i32, &str)] = &[
     (-11, "redirect-failed"),
     (-12, "image-incomplete"),
     (-13, "ct-failed"),
+    (-14, "icmp-unrelated"),
 ];
 
 /// Returns the name of a drop reason, or `unknown` for a value this build lacks.

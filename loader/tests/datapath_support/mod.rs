@@ -335,3 +335,44 @@ pub fn checksums_valid(frame: &[u8]) -> bool {
 pub const TC_ACT_OK: u32 = 0;
 pub const TC_ACT_SHOT: u32 = 2;
 pub const TC_ACT_REDIRECT: u32 = 7;
+
+pub const PROTO_ICMP: u8 = 1;
+
+/// Builds an ICMP destination unreachable (port unreachable) from `src` to
+/// `dst` that quotes the IPv4 header and first 8 L4 bytes of `quoted`, an
+/// Ethernet frame as [`packet`] builds it.
+pub fn icmp_error(src: Ipv4Addr, dst: Ipv4Addr, quoted: &[u8]) -> Vec<u8> {
+    let mut icmp = vec![3u8, 3, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&quoted[14..14 + 28]);
+    let sum = checksum(&icmp);
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+
+    let mut frame = packet((src, 0), (dst, 0), PROTO_UDP, 0);
+    frame.truncate(14 + 20);
+    frame[14 + 9] = PROTO_ICMP;
+    let total = (20 + icmp.len()) as u16;
+    frame[16..18].copy_from_slice(&total.to_be_bytes());
+    frame[24..26].copy_from_slice(&[0, 0]);
+    let sum = checksum(&frame[14..34]);
+    frame[24..26].copy_from_slice(&sum.to_be_bytes());
+    frame.extend_from_slice(&icmp);
+    frame
+}
+
+/// The outer addresses of an ICMP error and the tuple it quotes.
+pub fn icmp_tuples(frame: &[u8]) -> ((Ipv4Addr, Ipv4Addr), Tuple) {
+    let ip = &frame[14..34];
+    let outer = (
+        Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+        Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
+    );
+    let mut quoted = vec![0u8; 14];
+    quoted.extend_from_slice(&frame[42..]);
+    (outer, tuple(&quoted))
+}
+
+/// Returns whether the outer IPv4, the ICMP and the quoted IPv4 checksums
+/// of an ICMP error verify.
+pub fn icmp_checksums_valid(frame: &[u8]) -> bool {
+    checksum(&frame[14..34]) == 0 && checksum(&frame[34..]) == 0 && checksum(&frame[42..62]) == 0
+}

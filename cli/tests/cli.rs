@@ -200,10 +200,15 @@ fn eval_echoes_comments_and_blank_lines() {
     let input =
         "# demo flows\n\ndefault/web-server-0 -> default/client-0 tcp/80 deny # stale verdict\n";
     let out = moat(&["eval", "policies/demo-isolated"], input);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
         "# demo flows\n\ndefault/web-server-0 -> default/client-0 tcp/80 allow\n"
+    );
+    assert_eq!(code(&out), 1, "a stale verdict is an error");
+    assert!(
+        stderr(&out).contains("line 3: expected `deny`, moat says `allow`"),
+        "{}",
+        stderr(&out)
     );
 }
 

@@ -12,8 +12,10 @@ use crate::flows::{judge, parse_flow};
 /// Ends are `ns/pod`, `ip:<address>`, or (destination only) `svc:ns/name`.
 /// Each line is printed back with ` allow` or ` deny` appended; a service
 /// gives ` mixed` when its backends disagree. Blank lines and lines starting
-/// with `#` are echoed unchanged. A malformed line is an error naming its
-/// line number, and the exit code is then 1.
+/// with `#` are echoed unchanged. A line that already ends in a verdict is
+/// checked: it is printed with moat's verdict, and a different verdict is an
+/// error on stderr. A malformed line or a different verdict names its line
+/// number, and the exit code is then 1.
 #[derive(Args)]
 #[command(
     after_help = "Example:\n  echo \"x/b -> x/a tcp/80\" | moat eval cluster.yaml policies.yaml\n  x/b -> x/a tcp/80 allow"
@@ -48,10 +50,18 @@ pub fn run(args: &EvalArgs) -> u8 {
             let _ = writeln!(stdout, "{line}");
             continue;
         }
-        let flow_text = strip_verdict(trimmed);
+        let (flow_text, given) = split_verdict(trimmed);
         match parse_flow(flow_text).and_then(|spec| judge(&loaded.cluster, &spec)) {
             Ok(judgement) => {
-                let _ = writeln!(stdout, "{flow_text} {}", judgement.word());
+                let word = judgement.word();
+                let _ = writeln!(stdout, "{flow_text} {word}");
+                if let Some(given) = given.filter(|g| *g != word) {
+                    eprintln!(
+                        "error: line {}: expected `{given}`, moat says `{word}`",
+                        number + 1
+                    );
+                    failed = true;
+                }
             }
             Err(message) => {
                 eprintln!("error: line {}: {message}: `{trimmed}`", number + 1);
@@ -62,13 +72,16 @@ pub fn run(args: &EvalArgs) -> u8 {
     if failed { EXIT_FAILURE } else { 0 }
 }
 
-/// Drops a trailing verdict and comment so that expected files can be fed back in.
-fn strip_verdict(line: &str) -> &str {
+/// Splits off a trailing verdict and comment, so that expected files can be
+/// fed back in and checked.
+fn split_verdict(line: &str) -> (&str, Option<&'static str>) {
     let line = line.split('#').next().unwrap_or(line).trim_end();
-    for word in [" allow", " deny", " mixed"] {
-        if let Some(rest) = line.strip_suffix(word) {
-            return rest.trim_end();
+    for word in ["allow", "deny", "mixed"] {
+        if let Some(rest) = line.strip_suffix(word)
+            && rest.ends_with(char::is_whitespace)
+        {
+            return (rest.trim_end(), Some(word));
         }
     }
-    line
+    (line, None)
 }

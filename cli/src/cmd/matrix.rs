@@ -92,8 +92,9 @@ fn declared_ports(cluster: &Cluster) -> Vec<(Protocol, u16)> {
 struct Table {
     pods: Vec<String>,
     ports: Vec<String>,
-    /// `rows[src][dst][port]`; `None` for a pod to itself.
-    rows: Vec<Vec<Vec<Option<bool>>>>,
+    /// `rows[src][dst][port]`, the evaluator's verdict. A pod's traffic to
+    /// itself is judged like any other flow, as the upstream test suites do.
+    rows: Vec<Vec<Vec<bool>>>,
 }
 
 impl Table {
@@ -106,15 +107,13 @@ impl Table {
                         ports
                             .iter()
                             .map(|&(protocol, port)| {
-                                (src != dst).then(|| {
-                                    let flow = Flow {
-                                        src: FlowEnd::Pod(src),
-                                        dst: FlowEnd::Pod(dst),
-                                        protocol,
-                                        port,
-                                    };
-                                    verdict(cluster, &flow).allowed
-                                })
+                                let flow = Flow {
+                                    src: FlowEnd::Pod(src),
+                                    dst: FlowEnd::Pod(dst),
+                                    protocol,
+                                    port,
+                                };
+                                verdict(cluster, &flow).allowed
                             })
                             .collect()
                     })
@@ -131,35 +130,19 @@ impl Table {
         }
     }
 
-    fn symbol(cell: &[Option<bool>]) -> String {
-        cell.iter()
-            .map(|v| match v {
-                Some(true) => '.',
-                Some(false) => 'X',
-                None => '-',
-            })
-            .collect()
+    fn symbol(cell: &[bool]) -> String {
+        cell.iter().map(|&v| if v { '.' } else { 'X' }).collect()
     }
 
-    /// Sources with identical rows share one line; `.` allow, `X` deny, `-` self.
+    /// Sources with identical rows share one block; `.` allow, `X` deny.
     fn grouped_text(&self) -> String {
         let mut groups: BTreeMap<Vec<String>, Vec<usize>> = BTreeMap::new();
         for (src, row) in self.rows.iter().enumerate() {
-            let key: Vec<String> = row
-                .iter()
-                .enumerate()
-                .map(|(dst, cell)| {
-                    if src == dst {
-                        "-".repeat(cell.len())
-                    } else {
-                        Self::symbol(cell)
-                    }
-                })
-                .collect();
+            let key: Vec<String> = row.iter().map(|cell| Self::symbol(cell)).collect();
             groups.entry(key).or_default().push(src);
         }
         let mut out = format!("ports (one column each): {}\n", self.ports.join(" "));
-        out.push_str("legend: . allow  X deny  - same pod\n\n");
+        out.push_str("legend: . allow  X deny\n\n");
         let width = self.pods.iter().map(String::len).max().unwrap_or(0);
         let mut ordered: Vec<(&Vec<String>, &Vec<usize>)> = groups.iter().collect();
         ordered.sort_by_key(|(_, srcs)| srcs.first().copied());
@@ -189,7 +172,7 @@ impl Table {
             for (src, row) in self.rows.iter().enumerate() {
                 let cells: Vec<&str> = row
                     .iter()
-                    .map(|cell| match cell.get(p).copied().flatten() {
+                    .map(|cell| match cell.get(p) {
                         Some(true) => "allow",
                         Some(false) => "deny",
                         None => "-",
@@ -207,8 +190,7 @@ impl Table {
         let mut cells = Vec::new();
         for (src, row) in self.rows.iter().enumerate() {
             for (dst, cell) in row.iter().enumerate() {
-                for (p, value) in cell.iter().enumerate() {
-                    let Some(allowed) = value else { continue };
+                for (p, allowed) in cell.iter().enumerate() {
                     cells.push(Cell {
                         from: self.pods.get(src).cloned().unwrap_or_default(),
                         to: self.pods.get(dst).cloned().unwrap_or_default(),

@@ -52,6 +52,8 @@ struct Side {
 struct Answer {
     flow: String,
     verdict: String,
+    /// Whether the destination is a service, judged once per backend.
+    service: bool,
     backends: Vec<BackendAnswer>,
 }
 
@@ -112,27 +114,28 @@ fn parse_spec(args: &QueryArgs) -> Result<FlowSpec, String> {
 
 fn answer(cluster: &Cluster, args: &QueryArgs, judgement: &Judgement) -> Answer {
     let backends = match judgement {
-        Judgement::Direct(v) => vec![backend(cluster, &args.to, v, None)],
+        Judgement::Direct(v) => vec![backend(cluster, &args.to, v)],
         Judgement::Service(s) => s
             .backends
             .iter()
-            .map(|(b, v)| backend(cluster, &args.to, v, Some(b.port)))
+            .map(|(_, v)| backend(cluster, &args.to, v))
             .collect(),
     };
     Answer {
+        service: matches!(judgement, Judgement::Service(_)),
         flow: format!("{} -> {} {}", args.from, args.to, args.port),
         verdict: judgement.word().to_string(),
         backends,
     }
 }
 
-fn backend(cluster: &Cluster, to: &str, verdict: &Verdict, port: Option<u16>) -> BackendAnswer {
+fn backend(cluster: &Cluster, to: &str, verdict: &Verdict) -> BackendAnswer {
     let (src, dst) = ends(verdict);
     BackendAnswer {
         destination: dst
             .map(|d| end_name(cluster, d))
             .unwrap_or_else(|| to.to_string()),
-        port: port.unwrap_or(0),
+        port: verdict.flow.port,
         allowed: verdict.allowed,
         egress: side(cluster, src, &verdict.egress, Direction::Egress),
         ingress: side(cluster, dst, &verdict.ingress, Direction::Ingress),
@@ -174,7 +177,7 @@ fn print_text(answer: &Answer) {
     println!("{}: {}", answer.flow, answer.verdict);
     for b in &answer.backends {
         let verdict = if b.allowed { "allow" } else { "deny" };
-        if answer.backends.len() > 1 || b.port != 0 {
+        if answer.service {
             println!("  backend {} port {}: {verdict}", b.destination, b.port);
         }
         println!("  egress:  {}", b.egress.explanation);

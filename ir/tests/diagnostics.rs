@@ -154,6 +154,17 @@ const CASES: &[(&str, &[Expected])] = &[
         ],
     ),
     (
+        "negative-replicas",
+        &[
+            ("moat::negative-count", Error, 12, 13),
+            ("moat::negative-count", Error, 29, 16),
+        ],
+    ),
+    (
+        "too-many-replicas",
+        &[("moat::too-many-replicas", Error, 12, 13)],
+    ),
+    (
         "foreign-network-policy",
         &[("moat::foreign-policy-kind", Warning, 1, 13)],
     ),
@@ -262,4 +273,27 @@ fn typo_suggests_known_field() {
 fn valid_documents_survive_syntax_error() {
     let loaded = load_case("invalid-yaml");
     assert!(loaded.cluster.namespaces.contains_key("shop"));
+}
+
+#[test]
+fn too_many_replicas_creates_no_pods() {
+    let loaded = load_case("too-many-replicas");
+    assert!(loaded.cluster.pods.is_empty());
+    let message = &loaded.diagnostics[0].message;
+    assert!(message.contains("100000000"), "{message}");
+    assert!(message.contains("10.244.0.0/16"), "{message}");
+}
+
+#[test]
+fn exhausted_pod_cidr_points_at_pod() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b}\n";
+    let options = LoadOptions {
+        pod_cidr: "10.0.0.0/30".parse().unwrap(),
+        ..LoadOptions::default()
+    };
+    let loaded = load_str("pods.yaml", text, &options);
+    let codes: Vec<&str> = loaded.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["moat::pod-cidr-exhausted"]);
+    let origin = loaded.diagnostics[0].origin.as_ref().unwrap();
+    assert_eq!(origin.line, 5);
 }

@@ -90,16 +90,19 @@ fn assign_pod_ips(loaded: &mut Loaded, options: &super::LoadOptions) {
     let mut order: Vec<usize> = (0..pods.len()).collect();
     order.sort_by_key(|&i| pods.get(i).map(|p| (p.namespace.clone(), p.name.clone())));
     let mut allocator = Allocator::new(options.pod_cidr, used);
-    let mut exhausted = false;
+    let mut first_without_ip: Option<(String, Option<Origin>)> = None;
     for i in order {
         let Some(pod) = pods.get_mut(i) else { continue };
         if pod.ip.is_some() {
             continue;
         }
         pod.ip = allocator.next_free();
-        exhausted |= pod.ip.is_none();
+        if pod.ip.is_none() && first_without_ip.is_none() {
+            let name = format!("{}/{}", pod.namespace, pod.name);
+            first_without_ip = Some((name, pod.origin.clone()));
+        }
     }
-    if exhausted {
+    if let Some((name, origin)) = first_without_ip {
         loaded.diagnostics.push(
             Diagnostic::error(
                 "moat::pod-cidr-exhausted",
@@ -108,6 +111,8 @@ fn assign_pod_ips(loaded: &mut Loaded, options: &super::LoadOptions) {
                     options.pod_cidr
                 ),
             )
+            .at(origin)
+            .with_label(format!("pod `{name}` got no address"))
             .with_help("pass a larger range with `--pod-cidr`"),
         );
     }

@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1 as apps;
-use k8s_openapi::api::batch::v1 as batch;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 use k8s_openapi::api::networking::v1 as net;
@@ -11,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::admin::{self, Flavour};
 use super::node::{Node, PathStep};
-use super::{LoadOptions, Loaded, cilium, field_origin, netpol, schema, typed, walk};
+use super::{LoadOptions, Loaded, cilium, field_origin, netpol, schema, typed, walk, workload};
 use crate::diag::Diagnostic;
 use crate::model::{
     ContainerPort, Endpoint, Namespace, Pod, Protocol, Service, ServicePort, TargetPort,
@@ -201,7 +199,12 @@ impl Builder {
     }
 
     fn workload(&mut self, doc: &Node, header: &Header, out: &mut Vec<Diagnostic>) {
-        let Some((replicas, template, template_node)) = workload_template(doc, &header.kind, out)
+        let pod_cidr = self.options.pod_cidr;
+        let Some(workload::Template {
+            replicas,
+            template,
+            node: template_node,
+        }) = workload::template(doc, &header.kind, pod_cidr, out)
         else {
             return;
         };
@@ -434,84 +437,6 @@ fn policy_group(kind: &str) -> Option<&'static str> {
         }
         "CiliumNetworkPolicy" | "CiliumClusterwideNetworkPolicy" => Some("cilium.io"),
         _ => None,
-    }
-}
-
-/// Replica count, pod template and the template's node for a workload kind.
-fn workload_template<'a>(
-    doc: &'a Node,
-    kind: &str,
-    out: &mut Vec<Diagnostic>,
-) -> Option<(u32, core::PodTemplateSpec, &'a Node)> {
-    let spec_node = doc.get("spec").unwrap_or(doc);
-    let template_node = |n: &'a Node| n.get("template").unwrap_or(n);
-    let count = |n: Option<i32>| u32::try_from(n.unwrap_or(1)).unwrap_or(0);
-    match kind {
-        "Deployment" => {
-            let d = typed::from_node::<apps::Deployment>(doc, kind)
-                .map_err(|e| out.push(e))
-                .ok()?;
-            let spec = d.spec?;
-            Some((
-                count(spec.replicas),
-                spec.template,
-                template_node(spec_node),
-            ))
-        }
-        "ReplicaSet" => {
-            let r = typed::from_node::<apps::ReplicaSet>(doc, kind)
-                .map_err(|e| out.push(e))
-                .ok()?;
-            let spec = r.spec?;
-            Some((
-                count(spec.replicas),
-                spec.template?,
-                template_node(spec_node),
-            ))
-        }
-        "StatefulSet" => {
-            let s = typed::from_node::<apps::StatefulSet>(doc, kind)
-                .map_err(|e| out.push(e))
-                .ok()?;
-            let spec = s.spec?;
-            Some((
-                count(spec.replicas),
-                spec.template,
-                template_node(spec_node),
-            ))
-        }
-        "DaemonSet" => {
-            let d = typed::from_node::<apps::DaemonSet>(doc, kind)
-                .map_err(|e| out.push(e))
-                .ok()?;
-            Some((1, d.spec?.template, template_node(spec_node)))
-        }
-        "Job" => {
-            let j = typed::from_node::<batch::Job>(doc, kind)
-                .map_err(|e| out.push(e))
-                .ok()?;
-            let spec = j.spec?;
-            Some((
-                count(spec.parallelism),
-                spec.template,
-                template_node(spec_node),
-            ))
-        }
-        _ => {
-            let c = typed::from_node::<batch::CronJob>(doc, kind)
-                .map_err(|e| out.push(e))
-                .ok()?;
-            let job = c.spec?.job_template.spec?;
-            let job_node = spec_node
-                .get("jobTemplate")
-                .and_then(|n| n.get("spec"))
-                .unwrap_or(spec_node);
-            Some((
-                count(job.parallelism),
-                job.template,
-                template_node(job_node),
-            ))
-        }
     }
 }
 

@@ -23,6 +23,7 @@ mod schema_tiers;
 mod selector;
 mod typed;
 mod walk;
+mod workload;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

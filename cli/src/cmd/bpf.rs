@@ -11,6 +11,9 @@ use crate::common::EXIT_USAGE;
 
 /// Inspect the datapath's kernel maps.
 #[derive(Args)]
+#[command(
+    after_help = "Example:\n  moat bpf service list\n  moat bpf policy list --endpoint default/web-server-0\n  moat bpf ct list -o json"
+)]
 pub struct BpfArgs {
     #[command(subcommand)]
     command: BpfCommand,
@@ -19,16 +22,19 @@ pub struct BpfArgs {
 #[derive(Subcommand)]
 enum BpfCommand {
     /// Local endpoints with their veth and packet counters.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  moat bpf endpoint list")]
     Endpoint(ListOnly<EndpointListArgs>),
     /// Service frontends of the active image and their backends.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  moat bpf service list")]
     Service(ListOnly<ServiceListArgs>),
     /// Policy entries of the local endpoints.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  moat bpf policy list --endpoint default/web-server-0"
+    )]
     Policy(ListOnly<PolicyListArgs>),
     /// Connection tracking entries.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  moat bpf ct list")]
     Ct(ListOnly<CtListArgs>),
 }
 

@@ -10,6 +10,9 @@ use crate::common::{EXIT_FAILURE, EXIT_USAGE};
 
 /// Inspect or compare compiled image files.
 #[derive(Args)]
+#[command(
+    after_help = "Example:\n  moat compile policies/demo -o demo.moat\n  moat image inspect demo.moat"
+)]
 pub struct ImageArgs {
     #[command(subcommand)]
     command: ImageCommand,
@@ -47,8 +50,12 @@ struct InspectArgs {
 
 /// Print the entries added, removed and changed in each map between two images.
 #[derive(Args)]
+#[command(after_help = "Example:\n  moat image diff old.moat new.moat -o json")]
 struct DiffArgs {
+    /// The earlier image file.
     old: PathBuf,
+
+    /// The later image file.
     new: PathBuf,
 
     /// Output format.

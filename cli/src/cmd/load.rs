@@ -113,6 +113,7 @@ fn parse_links(args: &LoadArgs) -> Result<Vec<EndpointLink>, String> {
 
 /// Detach the datapath from every veth and remove its pinned programs and maps.
 #[derive(Args)]
+#[command(after_help = "Example:\n  moat unload --pin-dir /sys/fs/bpf/moat")]
 pub struct UnloadArgs {
     #[command(flatten)]
     pin: PinDirArg,

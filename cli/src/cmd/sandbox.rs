@@ -28,20 +28,30 @@ pub struct SandboxArgs {
 
 #[derive(Subcommand)]
 enum SandboxCommand {
+    #[command(after_help = "Example:\n  moat sandbox up --name demo policies/demo")]
     Up(UpArgs),
+    #[command(
+        after_help = "Example:\n  moat sandbox exec default/client-0 -- timeout 3 busybox wget -q -O - http://10.96.0.2"
+    )]
     Exec(ExecArgs),
+    #[command(after_help = "Example:\n  moat sandbox apply policies/demo-isolated")]
     Apply(ApplyArgs),
+    #[command(after_help = "Example:\n  moat sandbox probe --port 80/tcp -o flows")]
     Probe(ProbeArgs),
+    #[command(after_help = "Example:\n  moat sandbox connect default/client-0 10.96.0.2 tcp/80")]
     Connect(ConnectArgs),
     /// Remove a sandbox: its processes, namespaces, programs, pins and state.
+    #[command(after_help = "Example:\n  moat sandbox down --name demo")]
     Down(NameArg),
     /// List the running sandboxes.
+    #[command(after_help = "Example:\n  moat sandbox ls")]
     Ls,
     #[command(hide = true)]
     Responder(ResponderArgs),
 }
 
-/// The sandbox to act on.
+// The sandbox a command acts on. A doc comment here would replace the
+// description of every subcommand that takes only this argument.
 #[derive(Args, Clone)]
 pub struct NameArg {
     /// Sandbox name: 1 to 12 lowercase letters or digits.

@@ -7,6 +7,7 @@ use super::kernel::{Format, PinDirArg, fail, print_json};
 
 /// Show attached programs, map fill, the active image and drop counts.
 #[derive(Args)]
+#[command(after_help = "Example:\n  moat status --pin-dir /sys/fs/bpf/moat-demo -o json")]
 pub struct StatusArgs {
     #[command(flatten)]
     pin: PinDirArg,

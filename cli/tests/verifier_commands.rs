@@ -352,3 +352,64 @@ fn diff_shop_example_against_next_version() {
         ]
     );
 }
+
+/// Writes `text` to a file unique to this test process and returns its path.
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("moat-{}-{name}", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn verify_fails_vacuous_namespace_typo() {
+    let file = temp_file(
+        "typo.yaml",
+        "assertions:\n  - name: typo\n    from: {namespace: frontendd}\n    to: {namespace: api}\n    expect: allow\n",
+    );
+    let out = moat(&[
+        "verify",
+        "policies/shop",
+        "--assert",
+        file.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  typo: vacuous: `from` selects no pod in the input"),
+        "{text}"
+    );
+    assert!(text.contains("did you mean `frontend`?"), "{text}");
+    assert!(text.contains("0 hold, 1 fail"), "{text}");
+    std::fs::remove_file(file).unwrap();
+}
+
+#[test]
+fn verify_fails_assertions_for_other_cluster() {
+    let out = moat(&["verify", "policies/shop", "--assert", ASSERTIONS]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("0 hold, 3 fail"), "{text}");
+    assert!(!text.contains("ok  "), "{text}");
+}
+
+#[test]
+fn verify_any_pod_fails_unsatisfiable_selector() {
+    let file = temp_file(
+        "contradiction.yaml",
+        "assertions:\n  - name: never\n    from: {podSelector: {matchExpressions: [{key: app, operator: In, values: [a]}, {key: app, operator: NotIn, values: [a]}]}}\n    to: {namespace: api}\n    expect: deny\n",
+    );
+    let out = moat(&[
+        "verify",
+        "policies/shop",
+        "--assert",
+        file.to_str().unwrap(),
+        "--any-pod",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  never: vacuous: `from` selects no pod that could exist"),
+        "{text}"
+    );
+    std::fs::remove_file(file).unwrap();
+}

@@ -248,6 +248,17 @@ pub struct Outcome {
     /// The scope in which the answer was found.
     #[serde(serialize_with = "scope_word")]
     pub scope: Scope,
+    /// Set when an end of the assertion selects no pod in `scope`: the
+    /// assertion then checks no flow, so it counts as failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vacuous: Option<String>,
+}
+
+impl Outcome {
+    /// Whether the assertion holds and checks at least one flow.
+    pub fn holds(&self) -> bool {
+        self.answer.holds() && self.vacuous.is_none()
+    }
 }
 
 fn scope_word<S: serde::Serializer>(scope: &Scope, s: S) -> Result<S::Ok, S::Error> {
@@ -263,16 +274,27 @@ fn scope_word<S: serde::Serializer>(scope: &Scope, s: S) -> Result<S::Ok, S::Err
 /// Holds when every flow from a pod of `from` to a pod of `to` on the
 /// assertion's ports gets the expected verdict; otherwise the answer is a
 /// counterexample flow, whose ends may be pods that do not exist yet.
+/// An assertion with an end that selects no pod in the final scope is
+/// vacuous (see [`crate::vacuity`]) and does not hold.
 pub fn check(cluster: &Cluster, assertion: &Assertion, any_pod: bool) -> Outcome {
+    if !any_pod {
+        return check_scope(cluster, assertion, Scope::Existing);
+    }
     let existing = check_in(cluster, assertion, Scope::Existing);
-    if !existing.holds() || !any_pod {
+    if !existing.holds() {
         return outcome(assertion, existing, Scope::Existing);
     }
-    outcome(
-        assertion,
-        check_in(cluster, assertion, Scope::AnyPod),
-        Scope::AnyPod,
-    )
+    check_scope(cluster, assertion, Scope::AnyPod)
+}
+
+fn check_scope(cluster: &Cluster, assertion: &Assertion, scope: Scope) -> Outcome {
+    if let Some(reason) = crate::vacuity::vacuous(cluster, assertion, scope) {
+        return Outcome {
+            vacuous: Some(reason),
+            ..outcome(assertion, Answer::Holds, scope)
+        };
+    }
+    outcome(assertion, check_in(cluster, assertion, scope), scope)
 }
 
 fn outcome(assertion: &Assertion, answer: Answer, scope: Scope) -> Outcome {
@@ -280,6 +302,7 @@ fn outcome(assertion: &Assertion, answer: Answer, scope: Scope) -> Outcome {
         name: assertion.name.clone(),
         answer,
         scope,
+        vacuous: None,
     }
 }
 

@@ -135,6 +135,12 @@ pub const RESULTS: &[Check] = &[
         fix: "change the policies so that the flow gets the expected verdict, or correct the assertion",
     },
     Check {
+        name: "assertion-vacuous",
+        severity: Severity::Error,
+        summary: "an assertion whose `from` or `to` selects no pod, so it checks no flow",
+        fix: "correct the namespace or labels of the assertion, or add the pods it is about",
+    },
+    Check {
         name: "connectivity-changed",
         severity: Severity::Note,
         summary: "a class of flows whose verdict differs between two versions",

@@ -11,3 +11,4 @@ pub mod lint;
 pub mod output;
 pub mod smt;
 pub mod synth;
+pub mod vacuity;

@@ -63,7 +63,7 @@ pub fn run(args: &VerifyArgs) -> u8 {
     let mut report = Report::new("verify", outcomes.iter().filter_map(finding).collect());
     report.passed = outcomes
         .iter()
-        .filter(|o| o.answer.holds())
+        .filter(|o| o.holds())
         .map(|o| o.name.clone())
         .collect();
     report.detail = serde_json::to_value(&outcomes).ok();
@@ -84,6 +84,12 @@ fn scope_text(scope: Scope) -> &'static str {
 }
 
 fn finding(outcome: &Outcome) -> Option<Finding> {
+    if let Some(reason) = &outcome.vacuous {
+        return Some(Finding::new(
+            "assertion-vacuous",
+            format!("assertion `{}` is vacuous: {reason}", outcome.name),
+        ));
+    }
     let message = match &outcome.answer {
         Answer::Holds => return None,
         Answer::Counterexample(witness) => format!(
@@ -109,6 +115,12 @@ fn text(
     let mut out = String::new();
     for (outcome, changes) in outcomes.iter().zip(changes) {
         let _ = match &outcome.answer {
+            _ if outcome.vacuous.is_some() => writeln!(
+                out,
+                "FAIL  {}: vacuous: {}",
+                outcome.name,
+                outcome.vacuous.as_deref().unwrap_or_default()
+            ),
             Answer::Holds => writeln!(
                 out,
                 "ok    {}: holds {}",

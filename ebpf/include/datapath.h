@@ -213,6 +213,19 @@ struct moat_counter {
 	__u64 bytes;
 };
 
+/*
+ * Hairpin: a pod that reaches its own ClusterIP and gets itself as the
+ * backend would see a packet from its own address, and its reply would
+ * stay on its loopback. The from-pod program therefore also rewrites the
+ * source of such a packet to this address (host order, 169.254.0.1). The
+ * pod routes replies to it through its gateway, so they pass the
+ * from-pod program, which restores ClusterIP:port and the pod's address.
+ * RFC 3927 reserves 169.254.0.0/24, so no host configures it by itself,
+ * and the sandbox's gateway 169.254.1.1 lies outside it. Policy judges a
+ * hairpin connection as pod -> itself.
+ */
+#define MOAT_HAIRPIN_ADDR 0xa9fe0001U
+
 /* Mark bit on packets that the from-pod program already judged. */
 #define MOAT_MARK_JUDGED 0x4d4f0000U
 #define MOAT_MARK_MASK 0xffff0000U

@@ -29,6 +29,7 @@ struct packet {
 	__be32 service_addr;	/* ClusterIP before translation, or 0 */
 	__be16 service_port;
 	__u32 service_id;
+	int hairpin;		/* source rewritten to MOAT_HAIRPIN_ADDR */
 };
 
 /* Drops a packet that no connection judged, counting its reason. */
@@ -59,6 +60,9 @@ static __always_inline void judge_conn(const struct image *img, __be32 saddr,
 {
 	struct moat_endpoint_value *src_ep, *dst_ep;
 
+	/* A hairpin connection runs from the pod to itself. */
+	if (saddr == bpf_htonl(MOAT_HAIRPIN_ADDR))
+		saddr = daddr;
 	src_ep = image_endpoint(img, saddr);
 	dst_ep = image_endpoint(img, daddr);
 	judge(img, src_ep, dst_ep, saddr, daddr, protocol, dport, j);
@@ -101,6 +105,7 @@ static __always_inline int service_translate(struct __sk_buff *skb,
 	struct moat_ct_key key;
 	__be32 addr;
 	__be16 port;
+	int err;
 
 	/* Most packets go to no service: one lookup settles that. */
 	svc = lb_frontend(&p->img, &p->f);
@@ -129,7 +134,12 @@ static __always_inline int service_translate(struct __sk_buff *skb,
 	p->service_addr = p->f.daddr;
 	p->service_port = p->f.dport;
 	p->event_flags |= MOAT_EVENT_F_SERVICE;
-	return nat_rewrite(skb, &p->f, NAT_DEST, addr, port);
+	err = nat_rewrite(skb, &p->f, NAT_DEST, addr, port);
+	if (err || p->f.saddr != p->f.daddr)
+		return err;
+	p->hairpin = 1;
+	return nat_rewrite(skb, &p->f, NAT_SOURCE, bpf_htonl(MOAT_HAIRPIN_ADDR),
+			   p->f.sport);
 }
 
 /* Keeps the backend pin of a service flow alive as long as the flow. */
@@ -138,7 +148,8 @@ static __always_inline void service_touch(const struct packet *p,
 {
 	struct moat_ct_entry *pin;
 	struct moat_ct_key key = {
-		.saddr = p->f.saddr,
+		/* The pin has the pod's own address, also for a hairpin. */
+		.saddr = p->hairpin ? p->f.daddr : p->f.saddr,
 		.daddr = p->service_addr,
 		.sport = p->f.sport,
 		.dport = p->service_port,
@@ -221,6 +232,9 @@ static __always_inline void send_event(const struct packet *p,
 	ev.daddr = p->reply ? p->f.saddr : p->f.daddr;
 	ev.sport = p->reply ? p->f.dport : p->f.sport;
 	ev.dport = p->reply ? p->f.sport : p->f.dport;
+	/* A hairpin connection is named as the pod -> itself. */
+	if (ev.saddr == bpf_htonl(MOAT_HAIRPIN_ADDR))
+		ev.saddr = ev.daddr;
 	if (e->service_id != MOAT_SERVICE_NONE) {
 		ev.flags |= MOAT_EVENT_F_SERVICE;
 		ev.service_addr = e->nat_addr;
@@ -400,6 +414,23 @@ static __always_inline int icmp_error_run(struct __sk_buff *skb,
 	return forward(skb, p);
 }
 
+/*
+ * Gives a reply of a service connection the ClusterIP:port as source. The
+ * reply of a hairpin connection goes to MOAT_HAIRPIN_ADDR and returns to
+ * the pod that sent it, so its destination becomes that pod's address.
+ */
+static __always_inline int reverse_nat(struct __sk_buff *skb, struct packet *p,
+				       const struct moat_ct_entry *e)
+{
+	__be32 pod = p->f.saddr;
+	int err;
+
+	err = nat_rewrite(skb, &p->f, NAT_SOURCE, e->nat_addr, e->nat_port);
+	if (err || p->f.daddr != bpf_htonl(MOAT_HAIRPIN_ADDR))
+		return err;
+	return nat_rewrite(skb, &p->f, NAT_DEST, pod, p->f.dport);
+}
+
 /* Runs the whole datapath for one packet seen by `hook`. */
 static __always_inline int pipeline_run(struct __sk_buff *skb, __u8 hook)
 {
@@ -446,8 +477,7 @@ static __always_inline int pipeline_run(struct __sk_buff *skb, __u8 hook)
 
 	/* Replies of a service connection leave with the ClusterIP. */
 	if (p.reply && e->service_id != MOAT_SERVICE_NONE) {
-		ret = nat_rewrite(skb, &p.f, NAT_SOURCE, e->nat_addr,
-				  e->nat_port);
+		ret = reverse_nat(skb, &p, e);
 		if (ret)
 			return drop_early(skb, ret);
 	}

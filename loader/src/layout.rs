@@ -58,6 +58,9 @@ pub const CT_SYN: u8 = 1 << 4;
 pub const LINK_F_MAC: u32 = 1 << 0;
 pub const LINK_F_HOST: u32 = 1 << 1;
 
+/// `MOAT_HAIRPIN_ADDR`: source of a pod's packets to itself through a ClusterIP.
+pub const HAIRPIN_ADDR: Ipv4Addr = Ipv4Addr::new(169, 254, 0, 1);
+
 pub const EVENT_F_NEW: u8 = 1 << 0;
 pub const EVENT_F_REJUDGED: u8 = 1 << 1;
 pub const EVENT_F_REPLY: u8 = 1 << 2;

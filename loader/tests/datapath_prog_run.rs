@@ -1,5 +1,5 @@
 //! BPF_PROG_RUN tests of the datapath programs with crafted packets:
-//! policy, service translation with reverse NAT, and conntrack.
+//! policy, service translation with reverse NAT, hairpin, and conntrack.
 
 // A helper that fails must abort the test like the test body would.
 #![allow(
@@ -479,4 +479,71 @@ fn ipv6_and_fragments_are_dropped() {
     let names: Vec<&str> = drops.iter().map(|(name, _)| *name).collect();
     assert!(names.contains(&"ipv6"), "drops: {names:?}");
     assert!(names.contains(&"fragment"), "drops: {names:?}");
+}
+
+#[test]
+fn hairpin_translates_both_addresses() {
+    if !kernel_available("hairpin_translates_both_addresses") {
+        return;
+    }
+    let pin = PinDir::new();
+    let dp = datapath(&pin);
+    dp.load_image(&image(ALLOW_SELF, 1)).expect("image loads");
+
+    let syn = packet((WEB, 40000), (VIP, 8080), PROTO_TCP, TCP_SYN);
+    let run = dp.test_run(Hook::FromPod, &syn, None).expect("run");
+    assert_eq!(run.retval, TC_ACT_REDIRECT, "web -> itself is allowed");
+    let out = tuple(&run.packet);
+    assert_eq!(
+        out.src,
+        (HAIRPIN, 40000),
+        "the source becomes the hairpin address"
+    );
+    assert_eq!(out.dst, (WEB, 80));
+    assert!(
+        checksums_valid(&run.packet),
+        "checksums after DNAT and SNAT"
+    );
+
+    let synack = packet((WEB, 80), (HAIRPIN, 40000), PROTO_TCP, TCP_SYNACK);
+    let run = dp.test_run(Hook::FromPod, &synack, None).expect("run");
+    assert_eq!(run.retval, TC_ACT_REDIRECT);
+    let out = tuple(&run.packet);
+    assert_eq!(out.src, (VIP, 8080), "the reply comes from the ClusterIP");
+    assert_eq!(out.dst, (WEB, 40000), "the reply returns to web");
+    assert!(checksums_valid(&run.packet), "checksums after reverse NAT");
+
+    let rows = moat_loader::inspect::ct(&pin.0).expect("ct list");
+    let conn = rows
+        .iter()
+        .find(|r| r.kind == "connection")
+        .expect("connection");
+    assert_eq!(conn.source, "169.254.0.1:40000");
+    assert!(
+        conn.state.contains(&"seen-reply"),
+        "state: {:?}",
+        conn.state
+    );
+}
+
+#[test]
+fn hairpin_is_judged_as_pod_to_itself() {
+    if !kernel_available("hairpin_is_judged_as_pod_to_itself") {
+        return;
+    }
+    let pin = PinDir::new();
+    let dp = datapath(&pin);
+    dp.load_image(&image(ALLOW_CLIENT, 1)).expect("image loads");
+
+    let syn = packet((WEB, 40000), (VIP, 8080), PROTO_TCP, TCP_SYN);
+    let run = dp.test_run(Hook::FromPod, &syn, None).expect("run");
+    assert_eq!(
+        run.retval, TC_ACT_SHOT,
+        "web's ingress admits only client, not web itself"
+    );
+    let drops = moat_loader::inspect::drop_counters(&pin.0).expect("drops");
+    assert!(
+        drops.iter().any(|(name, _)| *name == "policy-ingress"),
+        "drops: {drops:?}"
+    );
 }

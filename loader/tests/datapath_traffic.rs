@@ -1,6 +1,7 @@
 //! Real TCP connections through the attached datapath: a client pod
 //! reaches a server pod directly and through its ClusterIP (DNAT and
-//! reverse NAT on live packets), until an image swap isolates the server.
+//! reverse NAT on live packets), until an image swap isolates the server,
+//! and the server reaches itself through its own ClusterIP (hairpin).
 //! Everything lives in namespaces created here, removed on drop.
 
 // A helper that fails must abort the test like the test body would.
@@ -171,5 +172,80 @@ fn tcp_round_trips(tag: &str, with_macs: bool) {
     assert!(
         drops.iter().any(|(name, _)| *name == "policy-ingress"),
         "dropped by ingress policy: {drops:?}"
+    );
+}
+
+#[test]
+fn hairpin_with_neigh_redirect() {
+    if !kernel_available("hairpin_with_neigh_redirect") {
+        return;
+    }
+    hairpin_round_trip("thn", false);
+}
+
+#[test]
+fn hairpin_with_peer_redirect() {
+    if !kernel_available("hairpin_with_peer_redirect") {
+        return;
+    }
+    hairpin_round_trip("thp", true);
+}
+
+/// web reaches itself through its own ClusterIP. The answer reaches the
+/// socket only when it comes from the ClusterIP.
+fn hairpin_round_trip(tag: &str, with_macs: bool) {
+    let (node, _client, web) = topology(tag);
+    let server = web
+        .command(&[
+            "busybox",
+            "nc",
+            "-ll",
+            "-p",
+            "80",
+            "-e",
+            "/bin/echo",
+            "hello",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let _server = Server(server);
+
+    let pin = PinDir::new();
+    let mut dp = Datapath::open_or_create(&pin.0).expect("datapath loads");
+    let link = EndpointLink {
+        netns: Some(node.path()),
+        ifname: "hweb".into(),
+        pod_ip: WEB,
+        pod_mac: with_macs.then_some([2, 0, 0, 0, 0, WEB.octets()[3]]),
+    };
+    dp.attach(&link).expect("attach");
+    dp.load_image(&image(ALLOW_SELF, 1)).expect("image loads");
+
+    // The server may need a moment to listen.
+    let mut answer = String::new();
+    for _ in 0..20 {
+        answer = fetch(&web, "10.96.0.10", 8080);
+        if !answer.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(answer, "hello", "web -> its own ClusterIP:8080");
+
+    let rows = moat_loader::inspect::ct(&pin.0).expect("ct");
+    assert!(
+        rows.iter()
+            .any(|r| r.kind == "connection" && r.source.starts_with("169.254.0.1:")),
+        "the connection runs from the hairpin address: {rows:?}"
+    );
+
+    dp.load_image(&image(ALLOW_CLIENT, 2))
+        .expect("image 2 loads");
+    assert_eq!(
+        fetch(&web, "10.96.0.10", 8080),
+        "",
+        "web's ingress no longer admits web"
     );
 }

@@ -110,6 +110,7 @@ pub const WEB: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub const OTHER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
 pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
 pub const OUTSIDE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+pub const HAIRPIN: Ipv4Addr = moat_loader::layout::HAIRPIN_ADDR;
 
 const PODS: &str = r#"
 apiVersion: v1
@@ -165,6 +166,19 @@ metadata: {name: web-deny-all, namespace: shop}
 spec:
   podSelector: {matchLabels: {app: web}}
   policyTypes: [Ingress]
+"#;
+
+/// NetworkPolicy that lets `web` reach itself on TCP 80, and nothing else.
+pub const ALLOW_SELF: &str = r#"
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-from-web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: web}}}]
+    ports: [{port: 80, protocol: TCP}]
 "#;
 
 /// Compiles the test pods plus `policies` into an image.

@@ -8,7 +8,7 @@
     reason = "test code fails loudly on broken fixtures"
 )]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn root() -> PathBuf {
@@ -36,7 +36,7 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }
 
-fn compile(dir: &PathBuf, name: &str, manifests: &str) -> String {
+fn compile(dir: &Path, name: &str, manifests: &str) -> String {
     let path = dir.join(name).display().to_string();
     let out = moat(&["compile", manifests, "-o", &path]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

@@ -165,6 +165,15 @@ const CASES: &[(&str, &[Expected])] = &[
         &[("moat::too-many-replicas", Error, 12, 13)],
     ),
     (
+        "unknown-field-outside-policy",
+        &[
+            ("moat::unknown-field", Error, 5, 3),
+            ("moat::unknown-field", Error, 13, 3),
+            ("moat::unknown-field", Error, 34, 11),
+            ("moat::unknown-field", Error, 48, 7),
+        ],
+    ),
+    (
         "foreign-network-policy",
         &[("moat::foreign-policy-kind", Warning, 1, 13)],
     ),

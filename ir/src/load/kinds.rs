@@ -9,7 +9,10 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::admin::{self, Flavour};
 use super::node::{Node, PathStep};
-use super::{LoadOptions, Loaded, cilium, field_origin, netpol, schema, typed, walk, workload};
+use super::{
+    LoadOptions, Loaded, cilium, field_origin, netpol, schema, schema_objects, typed, walk,
+    workload,
+};
 use crate::diag::Diagnostic;
 use crate::model::{
     ContainerPort, Endpoint, Namespace, Pod, Protocol, Service, ServicePort, TargetPort,
@@ -64,6 +67,9 @@ impl Builder {
             return;
         }
         let mut out = Vec::new();
+        if let Some(shape) = schema_objects::shape_of(&header.kind) {
+            schema::check_fields(doc, shape, "", &mut out);
+        }
         match header.kind.as_str() {
             "Namespace" => self.namespace(doc, &mut out),
             "Pod" => self.pod(doc, &header, &mut out),

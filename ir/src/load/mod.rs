@@ -19,6 +19,7 @@ mod kinds;
 mod netpol;
 pub mod node;
 mod schema;
+mod schema_objects;
 mod schema_tiers;
 mod selector;
 mod typed;

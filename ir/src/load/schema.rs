@@ -54,7 +54,7 @@ const NETPOL_SPEC: Shape = Shape::Fields(&[
 pub const NETWORK_POLICY: Shape = Shape::Fields(&[
     ("apiVersion", &Shape::Free),
     ("kind", &Shape::Free),
-    ("metadata", &Shape::Free),
+    ("metadata", &super::schema_objects::OBJECT_META),
     ("spec", &NETPOL_SPEC),
     ("status", &Shape::Free),
 ]);

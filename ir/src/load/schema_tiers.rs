@@ -1,6 +1,7 @@
 //! Field names of the cluster-scoped and Cilium policy kinds, for the unknown-field check.
 
 use super::schema::{SELECTOR, Shape};
+use super::schema_objects::OBJECT_META;
 
 const FREE: Shape = Shape::Free;
 
@@ -94,7 +95,7 @@ macro_rules! object {
         Shape::Fields(&[
             ("apiVersion", &FREE),
             ("kind", &FREE),
-            ("metadata", &FREE),
+            ("metadata", &OBJECT_META),
             ("spec", &$spec),
             ("status", &FREE),
         ])
@@ -169,7 +170,7 @@ const CILIUM_RULE: Shape = Shape::Fields(&[
 pub const CILIUM_POLICY: Shape = Shape::Fields(&[
     ("apiVersion", &FREE),
     ("kind", &FREE),
-    ("metadata", &FREE),
+    ("metadata", &OBJECT_META),
     ("spec", &CILIUM_RULE),
     ("specs", &Shape::List(&CILIUM_RULE)),
     ("status", &FREE),

@@ -4,6 +4,7 @@
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
+use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ const LINGER: Duration = Duration::from_secs(2);
 /// SCTP ports are skipped: the kernel has no SCTP stack to bind them.
 pub fn serve(name: &str, ports: &[L4Port], ready: Option<&Path>) -> Result<(), SandboxError> {
     let answer = format!("{name}\n");
+    let addresses = local_addresses();
     let mut workers = Vec::new();
     for port in ports {
         match port.protocol {
@@ -31,10 +33,12 @@ pub fn serve(name: &str, ports: &[L4Port], ready: Option<&Path>) -> Result<(), S
                 workers.push(thread::spawn(move || serve_tcp(&listener, &answer)));
             }
             Protocol::Udp => {
-                let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port.port))
-                    .map_err(|e| bind_error(port, e))?;
-                let answer = answer.clone();
-                workers.push(thread::spawn(move || serve_udp(&socket, &answer)));
+                for address in &addresses {
+                    let socket =
+                        UdpSocket::bind((*address, port.port)).map_err(|e| bind_error(port, e))?;
+                    let answer = answer.clone();
+                    workers.push(thread::spawn(move || serve_udp(&socket, &answer)));
+                }
             }
             Protocol::Sctp => {}
         }
@@ -49,6 +53,32 @@ pub fn serve(name: &str, ports: &[L4Port], ready: Option<&Path>) -> Result<(), S
         let _ = worker.join();
     }
     Ok(())
+}
+
+/// Lists the IPv4 addresses of this namespace, or the wildcard when `ip`
+/// cannot list them.
+///
+/// A UDP socket bound to the wildcard replies from the address that the
+/// route selects, not from the datagram's destination. The outside namespace
+/// has many addresses, and a client's connected socket drops a reply from
+/// another address, so each address gets its own socket.
+fn local_addresses() -> Vec<Ipv4Addr> {
+    let listed = Command::new("ip")
+        .args(["-o", "-4", "addr", "show"])
+        .output();
+    let text = listed
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let found: Vec<Ipv4Addr> = text
+        .lines()
+        .filter_map(|line| line.split_once(" inet "))
+        .filter_map(|(_, rest)| rest.split('/').next()?.parse().ok())
+        .collect();
+    if found.is_empty() {
+        vec![Ipv4Addr::UNSPECIFIED]
+    } else {
+        found
+    }
 }
 
 fn bind_error(port: &L4Port, source: std::io::Error) -> SandboxError {

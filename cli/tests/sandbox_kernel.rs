@@ -13,7 +13,7 @@
 mod sandbox_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,58 +80,6 @@ fn demo_welcome_page_then_isolated() {
     );
 
     sandbox.finish();
-}
-
-#[test]
-fn conformance_cases_match_expected() {
-    if !kernel_or_skip() {
-        return;
-    }
-    let mut failures = Vec::new();
-    let mut checked = 0;
-    for case in conformance_cases() {
-        let expected = read_expected(&case.join("expected.txt"));
-        let outside: BTreeSet<String> = expected
-            .keys()
-            .flat_map(|(src, dst, _)| [src.clone(), dst.clone()])
-            .filter_map(|end| end.strip_prefix("ip:").map(str::to_string))
-            .collect();
-        let mut extra: Vec<String> = Vec::new();
-        for ip in &outside {
-            extra.push("--outside".to_string());
-            extra.push(ip.clone());
-        }
-        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        let sandbox = Sandbox::up(
-            &[case.join("cluster.yaml"), case.join("policies.yaml")],
-            &extra,
-        );
-        let ports: BTreeSet<&str> = expected.keys().map(|(_, _, port)| port.as_str()).collect();
-        let observed = sandbox.probe_flows(&ports.into_iter().collect::<Vec<_>>());
-        for (flow, verdict) in &expected {
-            checked += 1;
-            match observed.get(flow) {
-                Some(seen) if seen == verdict => {}
-                Some(seen) => failures.push(format!(
-                    "{}: {} -> {} {}: kernel {seen}, expected {verdict}",
-                    case.display(),
-                    flow.0,
-                    flow.1,
-                    flow.2
-                )),
-                None => failures.push(format!("{}: {flow:?} not probed", case.display())),
-            }
-        }
-        sandbox.finish();
-    }
-    eprintln!("conformance: {checked} expected verdicts checked in the kernel");
-    assert!(checked > 1000, "only {checked} expected verdicts found");
-    assert!(
-        failures.is_empty(),
-        "{} of {checked} flows differ:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
 }
 
 #[test]
@@ -213,63 +161,6 @@ fn udp_backends(manifests: &Path, ports: &[u16]) -> BTreeMap<u16, String> {
     }
     sandbox.finish();
     backends
-}
-
-/// Lists every NetworkPolicy-only conformance case: directories with an
-/// `expected.txt` whose policies are all NetworkPolicies.
-fn conformance_cases() -> Vec<PathBuf> {
-    let root = repo().join("testdata/conformance");
-    let mut cases = Vec::new();
-    for source in ["k8s-e2e", "cyclonus", "policy-assistant"] {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(source))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.join("expected.txt").exists())
-            .collect();
-        dirs.sort();
-        cases.extend(
-            dirs.into_iter()
-                .filter(|d| network_policy_only(&d.join("policies.yaml"))),
-        );
-    }
-    assert!(
-        !cases.is_empty(),
-        "no conformance cases under {}",
-        root.display()
-    );
-    cases
-}
-
-fn network_policy_only(policies: &Path) -> bool {
-    let text = std::fs::read_to_string(policies).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| l.strip_prefix("kind:"))
-        .all(|kind| kind.trim() == "NetworkPolicy")
-}
-
-/// Reads `<src> -> <dst> <proto>/<port> allow|deny` lines, without
-/// loopback lines: the sandbox does not probe a pod from itself.
-fn read_expected(path: &Path) -> BTreeMap<(String, String, String), String> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut flows = BTreeMap::new();
-    for line in text.lines() {
-        let data = line.split('#').next().unwrap().trim();
-        if data.is_empty() {
-            continue;
-        }
-        let words: Vec<&str> = data.split_whitespace().collect();
-        let [src, "->", dst, port, verdict] = words[..] else {
-            panic!("unexpected line in {}: {line}", path.display());
-        };
-        if src == dst {
-            continue;
-        }
-        flows.insert(
-            (src.to_string(), dst.to_string(), port.to_string()),
-            verdict.to_string(),
-        );
-    }
-    flows
 }
 
 #[test]

@@ -173,6 +173,7 @@ const CASES: &[(&str, &[Expected])] = &[
             ("moat::unknown-field", Error, 48, 7),
         ],
     ),
+    ("miscased-kind", &[("moat::unknown-kind", Warning, 2, 7)]),
     (
         "foreign-network-policy",
         &[("moat::foreign-policy-kind", Warning, 1, 13)],

@@ -364,6 +364,12 @@ impl Builder {
 
     /// Counts an object moat does not read; a policy kind of another API group gets a warning.
     fn skip(&mut self, header: Header, doc: &Node) {
+        if let Some(known) = USED_KINDS
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(&header.kind) && **k != header.kind)
+        {
+            self.diag(miscased_kind(&header.kind, known, doc));
+        }
         if let Some(group) = policy_group(&header.kind) {
             self.diag(walk::foreign_group(
                 &header.kind,
@@ -419,19 +425,38 @@ fn is_used_kind(api_version: &str, kind: &str) -> bool {
     if let Some(wanted) = policy_group(kind) {
         return group == wanted;
     }
-    matches!(
-        kind,
-        "Namespace"
-            | "Pod"
-            | "Deployment"
-            | "ReplicaSet"
-            | "StatefulSet"
-            | "DaemonSet"
-            | "Job"
-            | "CronJob"
-            | "Service"
-            | "EndpointSlice"
+    USED_KINDS.contains(&kind)
+}
+
+/// The kinds moat reads, policy kinds included.
+const USED_KINDS: [&str; 16] = [
+    "Namespace",
+    "Pod",
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "Service",
+    "EndpointSlice",
+    "NetworkPolicy",
+    "AdminNetworkPolicy",
+    "BaselineAdminNetworkPolicy",
+    "ClusterNetworkPolicy",
+    "CiliumNetworkPolicy",
+    "CiliumClusterwideNetworkPolicy",
+];
+
+/// Builds the warning for a kind that differs from a used kind only in case.
+fn miscased_kind(kind: &str, known: &str, doc: &Node) -> Diagnostic {
+    Diagnostic::warning(
+        "moat::unknown-kind",
+        format!("unknown kind `{kind}`: did you mean `{known}`?"),
     )
+    .at(Some(field_origin(doc, "kind")))
+    .with_label("kinds are case-sensitive")
+    .with_help(format!("write `kind: {known}`; moat skipped this object"))
 }
 
 /// The API group of each policy kind moat reads.

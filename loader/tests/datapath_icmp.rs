@@ -120,3 +120,51 @@ fn icmp_error_of_service_flow_is_translated() {
     assert_eq!(quoted.dst, (CLIENT, 40000));
     assert!(icmp_checksums_valid(&run.packet), "checksums after DNAT");
 }
+
+#[test]
+fn icmp_error_of_hairpin_returns_to_pod() {
+    if !kernel_available("icmp_error_of_hairpin_returns_to_pod") {
+        return;
+    }
+    let pin = PinDir::new();
+    let dp = datapath(&pin);
+    dp.load_image(&image(ALLOW_SELF, 1)).expect("image loads");
+
+    let syn = packet((WEB, 40000), (VIP, 8080), PROTO_TCP, TCP_SYN);
+    let run = dp.test_run(Hook::FromPod, &syn, None).expect("run");
+    assert_eq!(run.retval, TC_ACT_REDIRECT);
+
+    // web as the server answers the request that came from the hairpin address.
+    let error = icmp_error(WEB, HAIRPIN, &run.packet);
+    let run = dp.test_run(Hook::FromPod, &error, None).expect("run");
+    assert_eq!(run.retval, TC_ACT_REDIRECT);
+    let (outer, quoted) = icmp_tuples(&run.packet);
+    assert_eq!(
+        outer,
+        (VIP, WEB),
+        "the error goes from the ClusterIP to web"
+    );
+    assert_eq!(quoted.src, (WEB, 40000));
+    assert_eq!(quoted.dst, (VIP, 8080), "it quotes the packet web sent");
+    assert!(
+        icmp_checksums_valid(&run.packet),
+        "checksums after reverse NAT"
+    );
+
+    // web as the client answers the reply it got from its ClusterIP.
+    let synack = packet((WEB, 80), (HAIRPIN, 40000), PROTO_TCP, TCP_SYNACK);
+    let run = dp.test_run(Hook::FromPod, &synack, None).expect("run");
+    assert_eq!(run.retval, TC_ACT_REDIRECT);
+    let error = icmp_error(WEB, VIP, &run.packet);
+    let run = dp.test_run(Hook::FromPod, &error, None).expect("run");
+    assert_eq!(run.retval, TC_ACT_REDIRECT);
+    let (outer, quoted) = icmp_tuples(&run.packet);
+    assert_eq!(
+        outer,
+        (HAIRPIN, WEB),
+        "the error comes from the hairpin address"
+    );
+    assert_eq!(quoted.src, (WEB, 80), "it quotes the reply web sent");
+    assert_eq!(quoted.dst, (HAIRPIN, 40000));
+    assert!(icmp_checksums_valid(&run.packet), "checksums after DNAT");
+}

@@ -75,6 +75,40 @@ fn fetch(client: &Netns, target: &str, port: u16) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Starts a TCP server on port 80 of `pod` that answers `hello`.
+fn serve_hello(pod: &Netns) -> Server {
+    let child = pod
+        .command(&[
+            "busybox",
+            "nc",
+            "-ll",
+            "-p",
+            "80",
+            "-e",
+            "/bin/echo",
+            "hello",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    Server(child)
+}
+
+/// Runs [`fetch`] until it gets an answer, for up to 2 s while the server
+/// starts to listen.
+fn fetch_first(client: &Netns, target: &str, port: u16) -> String {
+    let mut answer = String::new();
+    for _ in 0..20 {
+        answer = fetch(client, target, port);
+        if !answer.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    answer
+}
+
 #[test]
 fn tcp_through_cluster_ip() {
     if !kernel_available("tcp_through_cluster_ip") {
@@ -95,22 +129,7 @@ fn tcp_with_peer_redirect() {
 /// or with `bpf_redirect_peer` (the pods' MAC addresses given).
 fn tcp_round_trips(tag: &str, with_macs: bool) {
     let (node, client, web) = topology(tag);
-    let server = web
-        .command(&[
-            "busybox",
-            "nc",
-            "-ll",
-            "-p",
-            "80",
-            "-e",
-            "/bin/echo",
-            "hello",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("server starts");
-    let _server = Server(server);
+    let _server = serve_hello(&web);
 
     let pin = PinDir::new();
     let mut dp = Datapath::open_or_create(&pin.0).expect("datapath loads");
@@ -130,16 +149,11 @@ fn tcp_round_trips(tag: &str, with_macs: bool) {
         assert_eq!(peer, with_macs, "redirect mode of {ip}");
     }
 
-    // The server may need a moment to listen.
-    let mut direct = String::new();
-    for _ in 0..20 {
-        direct = fetch(&client, "10.0.0.2", 80);
-        if !direct.is_empty() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert_eq!(direct, "hello", "client -> web:80 directly");
+    assert_eq!(
+        fetch_first(&client, "10.0.0.2", 80),
+        "hello",
+        "client -> web:80 directly"
+    );
     assert_eq!(
         fetch(&client, "10.96.0.10", 8080),
         "hello",
@@ -195,22 +209,7 @@ fn hairpin_with_peer_redirect() {
 /// socket only when it comes from the ClusterIP.
 fn hairpin_round_trip(tag: &str, with_macs: bool) {
     let (node, _client, web) = topology(tag);
-    let server = web
-        .command(&[
-            "busybox",
-            "nc",
-            "-ll",
-            "-p",
-            "80",
-            "-e",
-            "/bin/echo",
-            "hello",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("server starts");
-    let _server = Server(server);
+    let _server = serve_hello(&web);
 
     let pin = PinDir::new();
     let mut dp = Datapath::open_or_create(&pin.0).expect("datapath loads");
@@ -223,16 +222,11 @@ fn hairpin_round_trip(tag: &str, with_macs: bool) {
     dp.attach(&link).expect("attach");
     dp.load_image(&image(ALLOW_SELF, 1)).expect("image loads");
 
-    // The server may need a moment to listen.
-    let mut answer = String::new();
-    for _ in 0..20 {
-        answer = fetch(&web, "10.96.0.10", 8080);
-        if !answer.is_empty() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert_eq!(answer, "hello", "web -> its own ClusterIP:8080");
+    assert_eq!(
+        fetch_first(&web, "10.96.0.10", 8080),
+        "hello",
+        "web -> its own ClusterIP:8080"
+    );
 
     let rows = moat_loader::inspect::ct(&pin.0).expect("ct");
     assert!(

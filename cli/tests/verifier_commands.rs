@@ -413,3 +413,68 @@ fn verify_any_pod_fails_unsatisfiable_selector() {
     );
     std::fs::remove_file(file).unwrap();
 }
+
+/// A copy of `policies/demo-isolated` in a fresh directory, with the client
+/// Deployment renamed to `client2` and given the label `role: frontend`.
+fn renamed_client_version() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("moat-diff-rename-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in [
+        "namespace.yaml",
+        "web-server.yaml",
+        "isolate-web-server.yaml",
+    ] {
+        std::fs::copy(
+            root().join("policies/demo-isolated").join(file),
+            dir.join(file),
+        )
+        .unwrap();
+    }
+    let client = std::fs::read_to_string(root().join("policies/demo-isolated/client.yaml"))
+        .unwrap()
+        .replace("  name: client\n", "  name: client2\n")
+        .replace(
+            "      labels:\n        app: client\n",
+            "      labels:\n        app: client\n        role: frontend\n",
+        );
+    assert!(client.contains("client2") && client.contains("role: frontend"));
+    std::fs::write(dir.join("client.yaml"), client).unwrap();
+    dir
+}
+
+#[test]
+fn diff_reports_added_and_removed_pods() {
+    let new = renamed_client_version();
+    let out = moat(&["diff", "policies/demo-isolated", new.to_str().unwrap()]);
+    let text = stdout(&out);
+    std::fs::remove_dir_all(&new).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "added pod default/client2-0: default/client2-0 -> default/web-server-0 tcp/80: (absent) -> allowed"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("added pod default/client2-0: every other flow: (absent) -> denied"),
+        "{text}"
+    );
+    assert!(
+        text.contains("removed pod default/client-0: every other flow: denied -> (absent)"),
+        "{text}"
+    );
+    assert!(!text.contains("\n0 flow class(es) changed"), "{text}");
+}
+
+#[test]
+fn diff_of_unrelated_clusters_lists_pods() {
+    let out = moat(&["diff", "policies/shop", "policies/demo"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("removed pod db/postgres-0: every other flow: denied -> (absent)"),
+        "{text}"
+    );
+    assert!(text.contains("added pod default/"), "{text}");
+    assert!(text.contains("of added pods"), "{text}");
+}

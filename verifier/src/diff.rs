@@ -3,7 +3,10 @@
 //!
 //! Pods are matched between versions by `namespace/name`. Pods that share
 //! their identity class in both versions form one group, so one line covers
-//! every pod pair and port that changed the same way.
+//! every pod pair and port that changed the same way. Pods of one version
+//! only are listed by [`presence_diff`].
+
+mod presence;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -14,6 +17,8 @@ use serde::Serialize;
 use crate::describe::rule_text;
 use crate::graph::{Bits, Graph, PortAtom};
 use crate::smt::{Answer, EndWitness, Scope, Witness};
+
+pub use presence::{Presence, PresenceChange};
 
 /// One changed flow class.
 #[derive(Debug, Clone, Serialize)]
@@ -72,6 +77,45 @@ pub fn diff(old: &Cluster, new: &Cluster) -> Vec<Change> {
             out.extend(changes_between(old, new, a, b, &atoms, &before, &after));
         }
     }
+    out
+}
+
+/// Lists the allowed flow classes of pods that exist in only one version:
+/// access that an added pod gains and a removed pod loses.
+pub fn presence_diff(old: &Cluster, new: &Cluster) -> Vec<PresenceChange> {
+    let old_graph = Graph::build(old);
+    let new_graph = Graph::build(new);
+    let mut shared = pod_groups(old, new, &old_graph, &new_graph);
+    shared.extend(outside_groups(&old_graph, &new_graph));
+    let atoms = joint_port_atoms(&old_graph, &new_graph);
+    let ends = |pick: fn(&Group) -> FlowEnd| -> Vec<presence::End> {
+        shared
+            .iter()
+            .map(|g| presence::End {
+                name: g.name.clone(),
+                end: pick(g),
+                outside: g.outside,
+                only: false,
+            })
+            .collect()
+    };
+    let removed = presence::Side {
+        cluster: old,
+        graph: &old_graph,
+        presence: Presence::Removed,
+    };
+    let added = presence::Side {
+        cluster: new,
+        graph: &new_graph,
+        presence: Presence::Added,
+    };
+    let mut out = presence::presence_changes(&removed, new, ends(|g| g.old), &atoms);
+    out.extend(presence::presence_changes(
+        &added,
+        old,
+        ends(|g| g.new),
+        &atoms,
+    ));
     out
 }
 

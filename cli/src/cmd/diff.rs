@@ -6,7 +6,9 @@ use std::process::Command;
 
 use clap::Args;
 use moat_ir::{LoadOptions, Loaded, Settings};
-use moat_verifier::diff::{Change, diff, new_pod_differences};
+use moat_verifier::diff::{
+    Change, Presence, PresenceChange, diff, new_pod_differences, presence_diff,
+};
 use moat_verifier::finding::Finding;
 use moat_verifier::output::Report;
 use moat_verifier::smt::Witness;
@@ -15,6 +17,10 @@ use super::ci::{self, Output};
 use crate::common::{EXIT_USAGE, print_diagnostics};
 
 /// List the flow classes whose verdict changes between two versions.
+///
+/// Pods are matched by namespace and name. A pod that exists in one
+/// version only is listed as added or removed: one line per flow class it
+/// is allowed, then one line for the rest of its flows, which are denied.
 ///
 /// Exits 0 when nothing changes, 1 when something does (with the default
 /// --fail-on note), 2 on input or usage errors.
@@ -71,6 +77,7 @@ pub fn run(args: &DiffArgs) -> u8 {
     };
     let bar = ci::progress("comparing");
     let changes = diff(&old.cluster, &new.cluster);
+    let presence = presence_diff(&old.cluster, &new.cluster);
     let new_pods = if args.any_pod {
         new_pod_differences(&old.cluster, &new.cluster, 20)
     } else {
@@ -92,6 +99,14 @@ pub fn run(args: &DiffArgs) -> u8 {
                 ),
             )
         })
+        .chain(presence.iter().map(|c| {
+            let because = if c.because.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", c.because)
+            };
+            Finding::new("connectivity-changed", format!("{}{because}", c.headline()))
+        }))
         .chain(new_pods.iter().map(|w| {
             Finding::new(
                 "connectivity-changed",
@@ -100,7 +115,11 @@ pub fn run(args: &DiffArgs) -> u8 {
         }))
         .collect();
     let mut report = Report::new("diff", findings);
-    report.detail = Some(serde_json::json!({ "changes": changes, "new_pods": new_pods }));
+    report.detail = Some(serde_json::json!({
+        "changes": changes,
+        "pods_in_one_version": presence,
+        "new_pods": new_pods,
+    }));
     let mut output = args.output.clone();
     if output
         .fail_on
@@ -109,7 +128,7 @@ pub fn run(args: &DiffArgs) -> u8 {
     {
         output.fail_on.0 = Some(moat_verifier::finding::Severity::Note);
     }
-    output.emit(&report, Some(text(&changes, &new_pods)))
+    output.emit(&report, Some(text(&changes, &presence, &new_pods)))
 }
 
 fn load(path: &Path, options: &LoadOptions) -> Option<Loaded> {
@@ -206,20 +225,31 @@ impl Drop for Checkout {
     }
 }
 
-fn text(changes: &[Change], new_pods: &[Witness]) -> String {
+fn text(changes: &[Change], presence: &[PresenceChange], new_pods: &[Witness]) -> String {
     let mut out = String::new();
     for change in changes {
         let _ = writeln!(out, "{}", change.headline());
         let _ = writeln!(out, "    before: {}", change.before_because);
         let _ = writeln!(out, "    after:  {}", change.after_because);
     }
+    for change in presence {
+        let _ = writeln!(out, "{}", change.headline());
+        if !change.because.is_empty() {
+            let side = match change.presence {
+                Presence::Added => "after: ",
+                Presence::Removed => "before:",
+            };
+            let _ = writeln!(out, "    {side} {}", change.because);
+        }
+    }
     for witness in new_pods {
         let _ = writeln!(out, "new pod: {witness}: verdict changes");
     }
     let _ = writeln!(
         out,
-        "{} flow class(es) changed{}",
-        changes.len(),
+        "{} flow class(es) changed{}{}",
+        changes.len() + presence.len(),
+        presence_summary(presence),
         if new_pods.is_empty() {
             String::new()
         } else {
@@ -227,4 +257,14 @@ fn text(changes: &[Change], new_pods: &[Witness]) -> String {
         }
     );
     out
+}
+
+/// ` (N of added pods, M of removed pods)`, or nothing when every pod is in both versions.
+fn presence_summary(presence: &[PresenceChange]) -> String {
+    let count = |p: Presence| presence.iter().filter(|c| c.presence == p).count();
+    let (added, removed) = (count(Presence::Added), count(Presence::Removed));
+    if added + removed == 0 {
+        return String::new();
+    }
+    format!(" ({added} of added pods, {removed} of removed pods)")
 }

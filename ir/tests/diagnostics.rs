@@ -175,6 +175,16 @@ const CASES: &[(&str, &[Expected])] = &[
     ),
     ("miscased-kind", &[("moat::unknown-kind", Warning, 2, 7)]),
     (
+        "invalid-name",
+        &[
+            ("moat::invalid-name", Error, 9, 9),
+            ("moat::invalid-name", Error, 14, 9),
+            ("moat::invalid-name", Error, 15, 14),
+            ("moat::invalid-name", Error, 20, 9),
+            ("moat::invalid-name", Error, 26, 9),
+        ],
+    ),
+    (
         "foreign-network-policy",
         &[("moat::foreign-policy-kind", Warning, 1, 13)],
     ),

@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::admin::{self, Flavour};
 use super::node::{Node, PathStep};
 use super::{
-    LoadOptions, Loaded, cilium, field_origin, netpol, schema, schema_objects, typed, walk,
+    LoadOptions, Loaded, cilium, field_origin, names, netpol, schema, schema_objects, typed, walk,
     workload,
 };
 use crate::diag::Diagnostic;
@@ -67,6 +67,7 @@ impl Builder {
             return;
         }
         let mut out = Vec::new();
+        names::check(&header.kind, doc, &mut out);
         if let Some(shape) = schema_objects::shape_of(&header.kind) {
             schema::check_fields(doc, shape, "", &mut out);
         }
@@ -132,6 +133,7 @@ impl Builder {
         let namespace = metadata
             .and_then(|m| m.get("namespace"))
             .and_then(Node::as_str)
+            .filter(|ns| !ns.is_empty())
             .unwrap_or("default");
         Some(Header {
             api_version: api_version.unwrap_or_default().to_string(),

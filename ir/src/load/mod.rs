@@ -16,6 +16,7 @@ mod depth;
 mod files;
 mod finish;
 mod kinds;
+mod names;
 mod netpol;
 pub mod node;
 mod schema;

@@ -478,3 +478,38 @@ fn diff_of_unrelated_clusters_lists_pods() {
     assert!(text.contains("added pod default/"), "{text}");
     assert!(text.contains("of added pods"), "{text}");
 }
+
+/// The example command lines at the end of `moat COMMAND --help`, without `moat`.
+fn help_examples(command: &str) -> Vec<Vec<String>> {
+    let help = stdout(&moat(&[command, "--help"]));
+    let prefix = format!("  moat {command} ");
+    help.lines()
+        .filter(|l| l.starts_with(&prefix))
+        .map(|l| l.split_whitespace().skip(1).map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn diff_help_example_shows_changes() {
+    let help = stdout(&moat(&["diff", "--help"]));
+    assert!(help.contains("[default: note]"), "{help}");
+    let examples = help_examples("diff");
+    let first = examples.first().expect("an example in diff --help");
+    let args: Vec<&str> = first.iter().map(String::as_str).collect();
+    let out = moat(&args);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {text}");
+    assert!(!change_lines(&text).is_empty(), "{args:?}: {text}");
+}
+
+#[test]
+fn diff_fail_on_warning_exits_zero() {
+    let out = moat(&[
+        "diff",
+        "policies/shop",
+        "testdata/diff/shop-next",
+        "--fail-on",
+        "warning",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}

@@ -22,11 +22,14 @@ use crate::common::{EXIT_USAGE, print_diagnostics};
 /// version only is listed as added or removed: one line per flow class it
 /// is allowed, then one line for the rest of its flows, which are denied.
 ///
-/// Exits 0 when nothing changes, 1 when something does (with the default
-/// --fail-on note), 2 on input or usage errors.
+/// Every change is a finding of severity note, so with the default
+/// --fail-on note the exit code is 0 when nothing changes and 1 when
+/// something does; --fail-on warning, error or never always exits 0.
+/// Exits 2 on input or usage errors.
 #[derive(Args)]
 #[command(
-    after_help = "Example:\n  moat diff policies/shop testdata/diff/shop-v2\n  moat diff --git HEAD~1..HEAD policies/shop"
+    mut_arg("fail_on", |arg| arg.default_value("note")),
+    after_help = "Examples:\n  moat diff policies/shop testdata/diff/shop-next\n  moat diff --git HEAD~1..HEAD policies/shop"
 )]
 pub struct DiffArgs {
     /// OLD and NEW manifest paths; with --git, the path inside the repository
@@ -120,15 +123,8 @@ pub fn run(args: &DiffArgs) -> u8 {
         "pods_in_one_version": presence,
         "new_pods": new_pods,
     }));
-    let mut output = args.output.clone();
-    if output
-        .fail_on
-        .0
-        .is_some_and(|s| s > moat_verifier::finding::Severity::Note)
-    {
-        output.fail_on.0 = Some(moat_verifier::finding::Severity::Note);
-    }
-    output.emit(&report, Some(text(&changes, &presence, &new_pods)))
+    args.output
+        .emit(&report, Some(text(&changes, &presence, &new_pods)))
 }
 
 fn load(path: &Path, options: &LoadOptions) -> Option<Loaded> {

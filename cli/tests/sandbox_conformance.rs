@@ -60,6 +60,8 @@ struct Plan {
 struct Tally {
     cases: usize,
     checked: usize,
+    /// Flows probed, expected or not, each compared with the evaluator.
+    probed: usize,
     left_out: Vec<String>,
     failures: Vec<String>,
 }
@@ -85,9 +87,11 @@ fn conformance_cases_match_expected() {
 
     let tally = tally.into_inner().unwrap();
     eprintln!(
-        "conformance: {} cases, {} expected verdicts checked in the kernel, {} lines left out",
+        "conformance: {} cases, {} expected verdicts checked in the kernel, \
+         {} probed flows compared with the evaluator, {} lines left out",
         tally.cases,
         tally.checked,
+        tally.probed,
         tally.left_out.len()
     );
     for line in &tally.left_out {
@@ -120,10 +124,15 @@ fn run_case(case: &Case, tally: &Mutex<Tally>) {
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let sandbox = Sandbox::up(&case.manifests(), &extra);
     let ports: Vec<&str> = plan.ports.iter().map(String::as_str).collect();
-    let observed = sandbox.probe_flows(&ports);
+    let report = sandbox.probe_report(&ports);
     sandbox.finish();
 
-    let mut failures = Vec::new();
+    let observed = report.flows;
+    let mut failures: Vec<String> = report
+        .disagreements
+        .iter()
+        .map(|line| format!("{}: {line}", case.name))
+        .collect();
     for check in &plan.checks {
         let (src, dst, port) = &check.flow;
         let expected = verdict_word(check.allowed);
@@ -142,6 +151,7 @@ fn run_case(case: &Case, tally: &Mutex<Tally>) {
     let mut tally = tally.lock().unwrap();
     tally.cases += 1;
     tally.checked += plan.checks.len();
+    tally.probed += observed.len();
     tally.failures.extend(failures);
     tally.left_out.extend(
         plan.left_out

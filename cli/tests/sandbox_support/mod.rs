@@ -54,6 +54,14 @@ fn kernel_unavailable() -> Option<String> {
     None
 }
 
+/// The outcome of `moat sandbox probe`.
+pub struct ProbeReport {
+    /// The kernel's verdict per `(src, dst, proto/port)`.
+    pub flows: BTreeMap<(String, String, String), String>,
+    /// The `disagreement:` lines: flows where kernel and evaluator differ.
+    pub disagreements: Vec<String>,
+}
+
 /// A running sandbox, removed with everything it made when dropped.
 pub struct Sandbox {
     pub name: String,
@@ -164,6 +172,12 @@ impl Sandbox {
     /// Probes every pod pair on `ports` and returns the kernel's verdict per
     /// `(src, dst, proto/port)`, whatever the evaluator predicted.
     pub fn probe_flows(&self, ports: &[&str]) -> BTreeMap<(String, String, String), String> {
+        self.probe_report(ports).flows
+    }
+
+    /// Probes every pod pair on `ports` and returns the kernel's verdicts
+    /// with the probe's lines for flows where the evaluator predicted otherwise.
+    pub fn probe_report(&self, ports: &[&str]) -> ProbeReport {
         let mut command = moat();
         command.args(["sandbox", "probe", "--name", &self.name, "-o", "flows"]);
         for port in ports {
@@ -181,7 +195,15 @@ impl Sandbox {
                 );
             }
         }
-        flows
+        let disagreements = String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .filter(|l| l.starts_with("disagreement:"))
+            .map(str::to_string)
+            .collect();
+        ProbeReport {
+            flows,
+            disagreements,
+        }
     }
 
     /// Removes the sandbox and checks that nothing of it is left.

@@ -185,6 +185,14 @@ const CASES: &[(&str, &[Expected])] = &[
         ],
     ),
     (
+        "address-collision",
+        &[
+            ("moat::duplicate-pod-ip", Warning, 14, 1),
+            ("moat::duplicate-cluster-ip", Error, 22, 1),
+            ("moat::duplicate-cluster-ip", Error, 42, 1),
+        ],
+    ),
+    (
         "foreign-network-policy",
         &[("moat::foreign-policy-kind", Warning, 1, 13)],
     ),
@@ -316,4 +324,20 @@ fn exhausted_pod_cidr_points_at_pod() {
     assert_eq!(codes, ["moat::pod-cidr-exhausted"]);
     let origin = loaded.diagnostics[0].origin.as_ref().unwrap();
     assert_eq!(origin.line, 5);
+}
+
+#[test]
+fn overlapping_ranges_keep_addresses_apart() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n";
+    let options = LoadOptions {
+        pod_cidr: "10.0.0.0/24".parse().unwrap(),
+        service_cidr: "10.0.0.0/24".parse().unwrap(),
+        ..LoadOptions::default()
+    };
+    let loaded = load_str("overlap.yaml", text, &options);
+    let codes: Vec<&str> = loaded.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["moat::overlapping-ranges"]);
+    let pod_ip = loaded.cluster.pods[0].ip.unwrap();
+    let service_ip = loaded.cluster.services[0].cluster_ip.unwrap();
+    assert_ne!(pod_ip, service_ip);
 }

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::Loaded;
 use super::addresses::Allocator;
+use super::collisions;
 use super::kinds::Builder;
 use crate::diag::Diagnostic;
 use crate::eval::{pod_set_contains, subject_selects};
@@ -18,8 +19,10 @@ pub fn finish(builder: Builder) -> Loaded {
         ..
     } = builder;
     create_missing_namespaces(&mut loaded);
+    collisions::warn_overlapping_ranges(&mut loaded, &options);
     assign_pod_ips(&mut loaded, &options);
     assign_cluster_ips(&mut loaded, &options);
+    collisions::check_addresses(&mut loaded);
     for service in &mut loaded.cluster.services {
         if let Some(endpoints) = slices.get(&service.key()) {
             service.endpoints = Some(endpoints.clone());
@@ -83,10 +86,12 @@ fn insert_undeclared(loaded: &mut Loaded, name: String) {
 }
 
 /// Gives every pod without `status.podIP` an address from the pod CIDR, in
-/// `namespace/name` order, skipping addresses the manifests already use.
+/// `namespace/name` order, skipping addresses the manifests already give
+/// to pods and Services.
 fn assign_pod_ips(loaded: &mut Loaded, options: &super::LoadOptions) {
+    let services = loaded.cluster.services.iter().filter_map(|s| s.cluster_ip);
     let pods = &mut loaded.cluster.pods;
-    let used: BTreeSet<_> = pods.iter().filter_map(|p| p.ip).collect();
+    let used: BTreeSet<_> = pods.iter().filter_map(|p| p.ip).chain(services).collect();
     let mut order: Vec<usize> = (0..pods.len()).collect();
     order.sort_by_key(|&i| pods.get(i).map(|p| (p.namespace.clone(), p.name.clone())));
     let mut allocator = Allocator::new(options.pod_cidr, used);
@@ -118,9 +123,16 @@ fn assign_pod_ips(loaded: &mut Loaded, options: &super::LoadOptions) {
     }
 }
 
+/// Gives every Service that needs one a cluster IP from the service CIDR,
+/// skipping the addresses of pods and of other Services.
 fn assign_cluster_ips(loaded: &mut Loaded, options: &super::LoadOptions) {
+    let pods = loaded.cluster.pods.iter().filter_map(|p| p.ip);
     let services = &mut loaded.cluster.services;
-    let used: BTreeSet<_> = services.iter().filter_map(|s| s.cluster_ip).collect();
+    let used: BTreeSet<_> = services
+        .iter()
+        .filter_map(|s| s.cluster_ip)
+        .chain(pods)
+        .collect();
     let mut order: Vec<usize> = (0..services.len()).collect();
     order.sort_by_key(|&i| services.get(i).map(|s| s.key()));
     let mut allocator = Allocator::new(options.service_cidr, used);

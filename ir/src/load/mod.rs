@@ -11,6 +11,7 @@ mod admin_types;
 mod cilium;
 mod cilium_peers;
 mod cilium_types;
+mod collisions;
 mod de;
 mod depth;
 mod files;

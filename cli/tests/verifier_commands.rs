@@ -97,7 +97,9 @@ fn verify_rejects_bad_assertion_file() {
         "--assert",
         "testdata/diff/shop-v1/policies.yaml",
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
+    let missing = moat(&["verify", V1, "--assert", "testdata/assert/missing.yaml"]);
+    assert_eq!(missing.status.code(), Some(2));
 }
 
 #[test]
@@ -512,4 +514,101 @@ fn diff_fail_on_warning_exits_zero() {
         "warning",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[test]
+fn explain_help_examples_run() {
+    let examples = help_examples("explain");
+    assert_eq!(examples.len(), 2, "{examples:?}");
+    for example in &examples {
+        let args: Vec<&str> = example.iter().map(String::as_str).collect();
+        let out = moat(&args);
+        assert!(stderr(&out).is_empty(), "{args:?}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains("DENIED"),
+            "{args:?}: {}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn explain_service_judges_each_backend() {
+    let out = moat(&[
+        "explain",
+        "policies/demo-isolated",
+        "--from",
+        "default/client-0",
+        "--to",
+        "svc:default/web-service",
+        "--port",
+        "tcp/80",
+        "--expect",
+        "allow",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("svc:default/web-service tcp/80: 1 ready backend(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("default/client-0 -> default/web-server-0 tcp/80: DENIED"),
+        "{text}"
+    );
+    assert!(
+        text.contains("to get the expected verdict, change:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_exit_codes_match_query() {
+    let unknown_pod = [
+        "policies/demo-isolated",
+        "--from",
+        "default/client",
+        "--to",
+        "default/web-server-0",
+        "--port",
+        "tcp/80",
+    ];
+    let explain = moat(&[&["explain"][..], &unknown_pod[..]].concat());
+    assert_eq!(explain.status.code(), Some(1), "{}", stderr(&explain));
+    assert!(stderr(&explain).contains("pod `default/client` not found"));
+    let query = moat(&[&["query"][..], &unknown_pod[..]].concat());
+    assert_eq!(
+        query.status.code(),
+        explain.status.code(),
+        "{}",
+        stderr(&query)
+    );
+
+    let bad_syntax = moat(&[
+        "explain",
+        "policies/demo-isolated",
+        "--from",
+        "default",
+        "--to",
+        "default/web-server-0",
+        "--port",
+        "tcp/80",
+    ]);
+    assert_eq!(bad_syntax.status.code(), Some(2), "{}", stderr(&bad_syntax));
+    let bad_port = moat(&[
+        "explain",
+        "policies/demo-isolated",
+        "--from",
+        "default/client-0",
+        "--to",
+        "svc:default/web-service",
+        "--port",
+        "tcp/81",
+    ]);
+    assert_eq!(bad_port.status.code(), Some(1), "{}", stderr(&bad_port));
+    assert!(stderr(&bad_port).contains("has no port tcp/81"));
 }

@@ -9,7 +9,7 @@ use moat_ir::diag::Report as DiagnosticReport;
 use moat_verifier::finding::Severity;
 use moat_verifier::output::{Format, Report};
 
-use crate::common::{EXIT_FAILURE, EXIT_USAGE, Inputs, print_diagnostics};
+use crate::common::{EXIT_FAILURE, Inputs, load_or_exit};
 
 /// `--fail-on`: a severity, or `never`.
 #[derive(Debug, Clone, Copy)]
@@ -91,18 +91,10 @@ pub fn render_text(report: &Report) -> String {
     out
 }
 
-/// Loads inputs; on errors prints them and returns the usage exit code.
+/// Loads inputs; on errors prints them and returns the exit code: 2 when
+/// a path cannot be read, 1 for errors in the manifests.
 pub fn load(inputs: &Inputs) -> Result<moat_ir::Loaded, u8> {
-    let loaded = inputs.load();
-    if loaded.has_errors() {
-        print_diagnostics(&loaded);
-        eprintln!(
-            "error: {} error(s) in the input; run `moat check` for details",
-            loaded.errors()
-        );
-        return Err(EXIT_USAGE);
-    }
-    Ok(loaded)
+    load_or_exit(inputs)
 }
 
 /// A spinner on stderr when it is a terminal, else nothing.

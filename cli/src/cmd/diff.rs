@@ -14,7 +14,7 @@ use moat_verifier::output::Report;
 use moat_verifier::smt::Witness;
 
 use super::ci::{self, Output};
-use crate::common::{EXIT_USAGE, print_diagnostics};
+use crate::common::{EXIT_USAGE, failure_code, print_diagnostics};
 
 /// List the flow classes whose verdict changes between two versions.
 ///
@@ -25,7 +25,8 @@ use crate::common::{EXIT_USAGE, print_diagnostics};
 /// Every change is a finding of severity note, so with the default
 /// --fail-on note the exit code is 0 when nothing changes and 1 when
 /// something does; --fail-on warning, error or never always exits 0.
-/// Exits 2 on input or usage errors.
+/// Errors in the manifests also exit 1. Usage errors (invalid options, a
+/// path that cannot be read, a git revision that does not exist) exit 2.
 #[derive(Args)]
 #[command(
     mut_arg("fail_on", |arg| arg.default_value("note")),
@@ -75,8 +76,9 @@ pub fn run(args: &DiffArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let (Some(old), Some(new)) = (old, new) else {
-        return EXIT_USAGE;
+    let (old, new) = match (old, new) {
+        (Ok(old), Ok(new)) => (old, new),
+        (Err(code), _) | (_, Err(code)) => return code,
     };
     let bar = ci::progress("comparing");
     let changes = diff(&old.cluster, &new.cluster);
@@ -127,7 +129,11 @@ pub fn run(args: &DiffArgs) -> u8 {
         .emit(&report, Some(text(&changes, &presence, &new_pods)))
 }
 
-fn load(path: &Path, options: &LoadOptions) -> Option<Loaded> {
+/// A loaded version, or the exit code of its load errors.
+type Version = Result<Loaded, u8>;
+
+/// Loads one version; on errors prints them and returns the exit code.
+fn load(path: &Path, options: &LoadOptions) -> Version {
     let loaded = moat_ir::load_paths(&[path.to_path_buf()], options);
     if loaded.has_errors() {
         print_diagnostics(&loaded);
@@ -136,9 +142,9 @@ fn load(path: &Path, options: &LoadOptions) -> Option<Loaded> {
             loaded.errors(),
             path.display()
         );
-        return None;
+        return Err(failure_code(&loaded));
     }
-    Some(loaded)
+    Ok(loaded)
 }
 
 /// Extracts both revisions with `git archive` into temporary directories.
@@ -146,7 +152,7 @@ fn from_git(
     range: &str,
     path: Option<&Path>,
     options: &LoadOptions,
-) -> Result<(Option<Loaded>, Option<Loaded>), String> {
+) -> Result<(Version, Version), String> {
     let (old_rev, new_rev) = range
         .split_once("..")
         .filter(|(a, b)| !a.is_empty() && !b.is_empty())

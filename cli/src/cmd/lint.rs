@@ -11,8 +11,9 @@ use crate::common::Inputs;
 
 /// Run every check (docs/checks.md) over manifests and report findings.
 ///
-/// Exits 0 when clean, 1 on findings at or above --fail-on, 2 on input or
-/// usage errors.
+/// Exit codes: 0 when clean, 1 on findings at or above --fail-on and for
+/// errors in the manifests, 2 for usage errors (invalid options, a path
+/// that cannot be read).
 #[derive(Args)]
 #[command(
     after_help = "Example:\n  moat lint policies/demo-isolated\n  moat lint -o sarif policies/ > moat.sarif"

@@ -19,6 +19,11 @@ use crate::common::{EXIT_USAGE, Inputs};
 ///
 /// Selectors are `[namespace/]labels` (`prod/app=web`, `app=web`, `prod/*`)
 /// or `outside` for addresses outside the cluster.
+///
+/// Exit codes: 0 on success (unless --fail-on is given), 1 for errors in
+/// the manifests or a selector naming a namespace that does not exist, 2
+/// for usage errors (invalid selector syntax or options, a path that
+/// cannot be read).
 #[derive(Args)]
 #[command(
     after_help = "Example:\n  moat reach policies/demo --from default/app=client --hops 3\n  moat reach policies/demo --from outside -o svg > reach.svg"

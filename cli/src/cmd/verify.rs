@@ -10,12 +10,14 @@ use moat_verifier::output::Report;
 use moat_verifier::smt::{Answer, Scope};
 
 use super::ci::{self, Output};
-use crate::common::{EXIT_USAGE, Inputs};
+use crate::common::{EXIT_FAILURE, EXIT_USAGE, Inputs};
 
 /// Prove assertions about who may talk to whom, or print a counterexample.
 ///
-/// Exits 0 when every assertion holds, 1 when one fails, 2 on input or
-/// usage errors. The format of FILE is in docs/assertions.md.
+/// Exit codes: 0 when every assertion holds, 1 when one fails or is vacuous
+/// and for errors in the manifests or the assertion file, 2 for usage errors
+/// (invalid options, a path that cannot be read). The format of FILE is in
+/// docs/assertions.md.
 #[derive(Args)]
 #[command(
     after_help = "Example:\n  moat verify policies/shop --assert policies/shop/assertions.yaml --any-pod"
@@ -42,7 +44,10 @@ pub fn run(args: &VerifyArgs) -> u8 {
         Ok(list) => list,
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return match e {
+                assert::AssertError::Read { .. } => EXIT_USAGE,
+                _ => EXIT_FAILURE,
+            };
         }
     };
     let loaded = match ci::load(&args.inputs) {

@@ -51,11 +51,9 @@ static __always_inline int pipeline_run(struct __sk_buff *skb, __u8 hook)
 	if (ret)
 		return drop_early(skb, ret);
 
-	if (hook == MOAT_HOOK_FROM_POD) {
-		ret = check_source(&p);
-		if (ret)
-			return drop_early(skb, ret);
-	}
+	ret = check_source(&p);
+	if (ret)
+		return drop_early(skb, ret);
 	if (p.f.icmp_error)
 		return icmp_error_run(skb, &p);
 	if (hook == MOAT_HOOK_FROM_POD) {

@@ -288,11 +288,22 @@ static __always_inline struct moat_ct_entry *conn_judge(struct packet *p)
 	return e;
 }
 
-/* A packet leaving a pod must carry the address of that pod. */
+/*
+ * A packet leaving a pod must carry the address of that pod. A packet that
+ * the to-pod hook judges never carries the hairpin address, since the
+ * from-pod hook redirects hairpin packets past it. Policy would judge such
+ * a packet as the pod to itself, so it counts as spoofed.
+ */
 static __always_inline int check_source(const struct packet *p)
 {
-	struct moat_link *link = link_of(p->f.saddr);
+	struct moat_link *link;
 
+	if (p->hook != MOAT_HOOK_FROM_POD) {
+		if (p->f.saddr == bpf_htonl(MOAT_HAIRPIN_ADDR))
+			return MOAT_DROP_SPOOFED_SOURCE;
+		return 0;
+	}
+	link = link_of(p->f.saddr);
 	if (!link || link->ifindex != p->ifindex)
 		return MOAT_DROP_SPOOFED_SOURCE;
 	return 0;

@@ -524,6 +524,13 @@ fn hairpin_translates_both_addresses() {
         "state: {:?}",
         conn.state
     );
+
+    let forged = packet((HAIRPIN, 40001), (WEB, 80), PROTO_TCP, TCP_SYN);
+    let run = dp.test_run(Hook::ToPod, &forged, None).expect("run");
+    assert_eq!(
+        run.retval, TC_ACT_SHOT,
+        "the hairpin address from outside does not pass as web itself"
+    );
 }
 
 #[test]

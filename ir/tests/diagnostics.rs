@@ -193,6 +193,10 @@ const CASES: &[(&str, &[Expected])] = &[
         ],
     ),
     (
+        "unresolved-target-port",
+        &[("moat::unresolved-target-port", Warning, 33, 17)],
+    ),
+    (
         "foreign-network-policy",
         &[("moat::foreign-policy-kind", Warning, 1, 13)],
     ),

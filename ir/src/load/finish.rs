@@ -16,6 +16,7 @@ pub fn finish(builder: Builder) -> Loaded {
         options,
         mut loaded,
         slices,
+        target_ports,
         ..
     } = builder;
     create_missing_namespaces(&mut loaded);
@@ -29,6 +30,7 @@ pub fn finish(builder: Builder) -> Loaded {
         }
     }
     warn_unresolved_named_ports(&mut loaded);
+    super::target_ports::warn_unresolved(&mut loaded, &target_ports);
     super::admin::warn_equal_priorities(&mut loaded);
     loaded
 }

@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::admin::{self, Flavour};
 use super::node::{Node, PathStep};
+use super::target_ports::TargetPortOrigins;
 use super::{
     LoadOptions, Loaded, cilium, field_origin, names, netpol, schema, schema_objects, typed, walk,
     workload,
@@ -27,6 +28,7 @@ pub struct Builder {
     seen: BTreeMap<String, Origin>,
     /// EndpointSlices by `namespace/service`.
     pub slices: BTreeMap<String, Vec<Endpoint>>,
+    pub target_ports: TargetPortOrigins,
 }
 
 /// `apiVersion`, `kind`, name and namespace of a document.
@@ -46,6 +48,7 @@ impl Builder {
             loaded,
             seen: BTreeMap::new(),
             slices: BTreeMap::new(),
+            target_ports: TargetPortOrigins::new(),
         }
     }
 
@@ -251,6 +254,7 @@ impl Builder {
             _ => None,
         };
         let ports_node = spec_node.get("ports");
+        let target_ports = &mut self.target_ports;
         let ports = spec
             .ports
             .iter()
@@ -258,7 +262,15 @@ impl Builder {
             .enumerate()
             .filter_map(|(i, p)| {
                 let node = ports_node.map_or(spec_node, |n| n.at_path(&[PathStep::Index(i)]));
-                service_port(p, node, out)
+                let port = service_port(p, node, out)?;
+                if let TargetPort::Name(name) = &port.target {
+                    let key = (
+                        format!("{}/{}", header.namespace, header.name),
+                        name.clone(),
+                    );
+                    target_ports.insert(key, field_origin(node, "targetPort"));
+                }
+                Some(port)
             })
             .collect();
         self.loaded.cluster.services.push(Service {

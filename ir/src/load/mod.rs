@@ -24,6 +24,7 @@ mod schema;
 mod schema_objects;
 mod schema_tiers;
 mod selector;
+mod target_ports;
 mod typed;
 mod walk;
 mod workload;

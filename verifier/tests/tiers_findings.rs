@@ -3,6 +3,12 @@
 //! whose allow and deny rules overlap, each with a witness flow that the
 //! reference evaluator confirms.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "helpers of a test fail it by panicking"
+)]
+
 use moat_ir::{Cluster, Flow, FlowEnd, LoadOptions, RuleRef, load_str, verdict};
 use moat_verifier::smt::query::{Conflict, Cover, conflicts, shadowed_rules};
 use moat_verifier::smt::{EndWitness, Scope};

@@ -1,5 +1,6 @@
 //! BPF_PROG_RUN tests of ICMP errors: they pass as traffic related to the
-//! connection they quote, with that connection's service translation.
+//! connection they quote, with that connection's service and hairpin
+//! translation.
 
 // A helper that fails must abort the test like the test body would.
 #![allow(
@@ -94,7 +95,7 @@ fn icmp_error_of_service_flow_is_translated() {
     assert_eq!(run.retval, TC_ACT_REDIRECT);
     let translated = run.packet;
 
-    // web answers the translated SYN with an error.
+    // web sends an error about the translated SYN.
     let error = icmp_error(WEB, CLIENT, &translated);
     let run = dp.test_run(Hook::FromPod, &error, None).expect("run");
     assert_eq!(run.retval, TC_ACT_REDIRECT);
@@ -107,7 +108,7 @@ fn icmp_error_of_service_flow_is_translated() {
         "checksums after reverse NAT"
     );
 
-    // client answers web's reply, which it got from the ClusterIP.
+    // client sends an error about web's reply, which came from the ClusterIP.
     let synack = packet((WEB, 80), (CLIENT, 40000), PROTO_TCP, TCP_SYNACK);
     let run = dp.test_run(Hook::FromPod, &synack, None).expect("run");
     assert_eq!(run.retval, TC_ACT_REDIRECT);
@@ -134,7 +135,7 @@ fn icmp_error_of_hairpin_returns_to_pod() {
     let run = dp.test_run(Hook::FromPod, &syn, None).expect("run");
     assert_eq!(run.retval, TC_ACT_REDIRECT);
 
-    // web as the server answers the request that came from the hairpin address.
+    // web as the server sends an error about the request from the hairpin address.
     let error = icmp_error(WEB, HAIRPIN, &run.packet);
     let run = dp.test_run(Hook::FromPod, &error, None).expect("run");
     assert_eq!(run.retval, TC_ACT_REDIRECT);
@@ -151,7 +152,7 @@ fn icmp_error_of_hairpin_returns_to_pod() {
         "checksums after reverse NAT"
     );
 
-    // web as the client answers the reply it got from its ClusterIP.
+    // web as the client sends an error about the reply from its ClusterIP.
     let synack = packet((WEB, 80), (HAIRPIN, 40000), PROTO_TCP, TCP_SYNACK);
     let run = dp.test_run(Hook::FromPod, &synack, None).expect("run");
     assert_eq!(run.retval, TC_ACT_REDIRECT);

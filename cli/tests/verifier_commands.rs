@@ -612,3 +612,49 @@ fn explain_exit_codes_match_query() {
     assert_eq!(bad_port.status.code(), Some(1), "{}", stderr(&bad_port));
     assert!(stderr(&bad_port).contains("has no port tcp/81"));
 }
+
+#[test]
+fn verify_help_example_holds() {
+    let examples = help_examples("verify");
+    let first = examples.first().expect("an example in verify --help");
+    assert!(
+        first.contains(&"policies/shop/assertions.yaml".to_string()),
+        "{first:?}"
+    );
+    let args: Vec<&str> = first.iter().map(String::as_str).collect();
+    let out = moat(&args);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {text}{}",
+        stderr(&out)
+    );
+    assert!(text.contains("4 assertion(s): 4 hold, 0 fail"), "{text}");
+    assert!(root().join("docs/assertions.md").exists());
+}
+
+#[test]
+fn shop_loads_beside_its_assertions() {
+    let out = moat(&["check", "policies/shop"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("1 skipped: Assertions"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn verify_rejects_wrong_file_kind() {
+    let file = temp_file("kind.yaml", "kind: NetworkPolicy\nassertions: []\n");
+    let out = moat(&[
+        "verify",
+        "policies/shop",
+        "--assert",
+        file.to_str().unwrap(),
+    ]);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("`kind` must be `Assertions`, found `NetworkPolicy`"));
+}

@@ -197,6 +197,14 @@ const CASES: &[(&str, &[Expected])] = &[
         &[("moat::unresolved-target-port", Warning, 33, 17)],
     ),
     (
+        "wrong-type-words",
+        &[
+            ("moat::wrong-type", Error, 8, 17),
+            ("moat::wrong-type", Error, 16, 11),
+            ("moat::wrong-type", Error, 23, 13),
+        ],
+    ),
+    (
         "foreign-network-policy",
         &[("moat::foreign-policy-kind", Warning, 1, 13)],
     ),
@@ -344,4 +352,21 @@ fn overlapping_ranges_keep_addresses_apart() {
     let pod_ip = loaded.cluster.pods[0].ip.unwrap();
     let service_ip = loaded.cluster.services[0].cluster_ip.unwrap();
     assert_ne!(pod_ip, service_ip);
+}
+
+#[test]
+fn type_errors_use_yaml_words() {
+    let loaded = load_case("wrong-type-words");
+    let messages: Vec<&str> = loaded
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    for rust_name in ["IntOrString", "i32", "LabelSelector", "floating point"] {
+        for message in &messages {
+            assert!(!message.contains(rust_name), "{message}");
+        }
+    }
+    assert!(messages[0].contains("expected an integer or a string, found a list"));
+    assert!(messages[2].contains("expected a mapping, found an integer `5`"));
 }

@@ -85,11 +85,24 @@ enum PortsText {
     Many(Vec<String>),
 }
 
+/// The file: a list of assertions, optionally under a Kubernetes-style
+/// header (`apiVersion`, `kind: Assertions`, `metadata`). The manifest loader
+/// skips objects of unknown kinds, so a file with the header can sit in a
+/// directory of manifests.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileText {
+    #[serde(rename = "apiVersion")]
+    #[allow(dead_code, reason = "accepted so that the header may be present")]
+    api_version: Option<String>,
+    kind: Option<String>,
+    #[allow(dead_code, reason = "accepted so that the header may be present")]
+    metadata: Option<serde_norway::Value>,
     assertions: Vec<AssertionText>,
 }
+
+/// The `kind` of an assertion file with a Kubernetes-style header.
+pub const FILE_KIND: &str = "Assertions";
 
 /// A protocol and an inclusive port range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -126,6 +139,12 @@ pub fn parse(name: &str, text: &str) -> Result<Vec<Assertion>, AssertError> {
         path: name.to_string(),
         message: e.to_string(),
     })?;
+    if let Some(kind) = file.kind.as_deref().filter(|k| *k != FILE_KIND) {
+        return Err(AssertError::Parse {
+            path: name.to_string(),
+            message: format!("`kind` must be `{FILE_KIND}`, found `{kind}`"),
+        });
+    }
     file.assertions
         .into_iter()
         .enumerate()

@@ -205,6 +205,10 @@ const CASES: &[(&str, &[Expected])] = &[
         ],
     ),
     (
+        "list-items-not-a-list",
+        &[("moat::wrong-type", Error, 3, 8)],
+    ),
+    (
         "foreign-network-policy",
         &[("moat::foreign-policy-kind", Warning, 1, 13)],
     ),

@@ -155,9 +155,7 @@ fn load_document(builder: &mut kinds::Builder, doc: &Node) {
                     .is_some_and(|k| k.ends_with("List"))
                     && doc.get("items").is_some();
             if is_list {
-                if let Some(NodeKind::Seq(items)) = doc.get("items").map(|n| &n.kind) {
-                    items.iter().for_each(|i| load_document(builder, i));
-                }
+                load_list_items(builder, doc);
                 return;
             }
             builder.object(doc);
@@ -171,6 +169,26 @@ fn load_document(builder: &mut kinds::Builder, doc: &Node) {
             .with_help(
                 "each YAML document holds one Kubernetes object with `apiVersion` and `kind`",
             ),
+        ),
+    }
+}
+
+/// Loads the `items` of a `kind: List` document; a missing or null `items` is an empty list.
+fn load_list_items(builder: &mut kinds::Builder, doc: &Node) {
+    let Some(items) = doc.get("items") else {
+        return;
+    };
+    match &items.kind {
+        NodeKind::Seq(list) => list.iter().for_each(|i| load_document(builder, i)),
+        NodeKind::Null => {}
+        _ => builder.diag(
+            Diagnostic::error(
+                "moat::wrong-type",
+                format!("`items` must be a list, found {}", items.type_name()),
+            )
+            .at(Some(items.origin.clone()))
+            .with_label("not a list")
+            .with_help("write the objects of a List as a sequence under `items`"),
         ),
     }
 }

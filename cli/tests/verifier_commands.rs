@@ -658,3 +658,53 @@ fn verify_rejects_wrong_file_kind() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("`kind` must be `Assertions`, found `NetworkPolicy`"));
 }
+
+#[test]
+fn reach_rejects_meaningless_selections() {
+    let typo = moat(&["reach", "policies/shop", "--from", "frontendd/app=web"]);
+    assert_eq!(typo.status.code(), Some(1), "{}", stdout(&typo));
+    assert!(
+        stderr(&typo)
+            .contains("namespace `frontendd` not found in the input: did you mean `frontend`?"),
+        "{}",
+        stderr(&typo)
+    );
+
+    let no_hops = moat(&[
+        "reach",
+        "policies/shop",
+        "--from",
+        "frontend/app=web",
+        "--hops",
+        "0",
+    ]);
+    assert_eq!(no_hops.status.code(), Some(2));
+    assert!(stderr(&no_hops).contains("--hops must be at least 1"));
+
+    let empty = moat(&["reach", "policies/shop", "--from", ""]);
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(stderr(&empty).contains("empty selector"));
+
+    let to_typo = moat(&[
+        "reach",
+        "policies/shop",
+        "--from",
+        "frontend/app=web",
+        "--to",
+        "nope/app=x",
+    ]);
+    assert_eq!(to_typo.status.code(), Some(1));
+    assert!(stderr(&to_typo).contains("namespace `nope` not found"));
+}
+
+#[test]
+fn reach_help_examples_run() {
+    for example in help_examples("reach") {
+        if example.iter().any(|a| a == "svg") {
+            continue;
+        }
+        let args: Vec<&str> = example.iter().map(String::as_str).collect();
+        let out = moat(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+}

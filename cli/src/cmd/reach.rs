@@ -12,7 +12,7 @@ use moat_verifier::graph::{Graph, dot};
 use moat_verifier::output::{Format, Report};
 
 use super::ci::{self, FailOn, Output};
-use crate::common::{EXIT_USAGE, Inputs};
+use crate::common::{EXIT_FAILURE, EXIT_USAGE, Inputs};
 
 /// List everything the --from pods can reach within --hops connections,
 /// each with a shortest path.
@@ -39,7 +39,7 @@ pub struct ReachArgs {
     #[arg(long, value_name = "SELECTOR")]
     to: Option<String>,
 
-    /// Maximum number of connections in a path.
+    /// Maximum number of connections in a path, at least 1.
     #[arg(long, default_value_t = 1, value_name = "N")]
     hops: usize,
 
@@ -68,10 +68,20 @@ pub fn run(args: &ReachArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    if args.hops == 0 {
+        eprintln!("error: --hops must be at least 1, found 0");
+        return EXIT_USAGE;
+    }
     let loaded = match ci::load(&args.inputs) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    for selector in std::iter::once(&from).chain(to.as_ref()) {
+        if let Err(e) = selector.check_namespace(&loaded.cluster) {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    }
     let graph = Graph::build(&loaded.cluster);
     let sources = from.nodes(&loaded.cluster, &graph);
     let mut reached = graph.reach(&sources, args.hops, None);

@@ -24,6 +24,12 @@ pub enum EndSelector {
 impl EndSelector {
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
+        if text.is_empty() {
+            return Err(
+                "empty selector: give `[namespace/]labels`, `*` for every pod, or `outside`"
+                    .to_string(),
+            );
+        }
         if text == "outside" || text == "world" {
             return Ok(EndSelector::Outside);
         }
@@ -45,6 +51,30 @@ impl EndSelector {
             namespace,
             labels: selector,
         })
+    }
+
+    /// Checks that the namespace the selector names exists in the cluster,
+    /// so that a typo is an error instead of an empty selection.
+    pub fn check_namespace(&self, cluster: &Cluster) -> Result<(), String> {
+        let EndSelector::Pods {
+            namespace: Some(namespace),
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        let mut names: Vec<&str> = cluster.namespaces.keys().map(String::as_str).collect();
+        names.extend(cluster.pods.iter().map(|p| p.namespace.as_str()));
+        if names.contains(&namespace.as_str()) {
+            return Ok(());
+        }
+        let hint = match crate::vacuity::closest(namespace, &names) {
+            Some(close) => format!(": did you mean `{close}`?"),
+            None => String::new(),
+        };
+        Err(format!(
+            "namespace `{namespace}` not found in the input{hint}"
+        ))
     }
 
     /// Graph nodes of the pods (or outside atoms) the selector matches.

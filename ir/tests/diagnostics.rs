@@ -209,6 +209,10 @@ const CASES: &[(&str, &[Expected])] = &[
         &[("moat::wrong-type", Error, 3, 8)],
     ),
     (
+        "duplicate-cluster-object",
+        &[("moat::duplicate-object", Error, 13, 1)],
+    ),
+    (
         "foreign-network-policy",
         &[("moat::foreign-policy-kind", Warning, 1, 13)],
     ),

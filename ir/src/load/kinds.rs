@@ -147,7 +147,7 @@ impl Builder {
     }
 
     fn is_duplicate(&mut self, header: &Header, doc: &Node) -> bool {
-        let scope = if header.kind == "Namespace" {
+        let scope = if is_cluster_scoped(&header.kind) {
             ""
         } else {
             &header.namespace
@@ -425,8 +425,21 @@ fn non_string_header_fields(doc: &Node) -> Vec<Diagnostic> {
         .collect()
 }
 
+/// Whether objects of `kind` live outside namespaces, so that their names
+/// are unique cluster-wide and carry no namespace prefix.
+fn is_cluster_scoped(kind: &str) -> bool {
+    matches!(
+        kind,
+        "Namespace"
+            | "AdminNetworkPolicy"
+            | "BaselineAdminNetworkPolicy"
+            | "ClusterNetworkPolicy"
+            | "CiliumClusterwideNetworkPolicy"
+    )
+}
+
 fn qualified(header: &Header) -> String {
-    if header.kind == "Namespace" {
+    if is_cluster_scoped(&header.kind) {
         header.name.clone()
     } else {
         format!("{}/{}", header.namespace, header.name)

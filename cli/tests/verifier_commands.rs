@@ -416,7 +416,7 @@ fn verify_any_pod_fails_unsatisfiable_selector() {
     std::fs::remove_file(file).unwrap();
 }
 
-/// A copy of `policies/demo-isolated` in a fresh directory, with the client
+/// Copies `policies/demo-isolated` into a fresh directory, with the client
 /// Deployment renamed to `client2` and given the label `role: frontend`.
 fn renamed_client_version() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("moat-diff-rename-{}", std::process::id()));
@@ -439,7 +439,8 @@ fn renamed_client_version() -> PathBuf {
             "      labels:\n        app: client\n",
             "      labels:\n        app: client\n        role: frontend\n",
         );
-    assert!(client.contains("client2") && client.contains("role: frontend"));
+    assert!(client.contains("name: client2"), "{client}");
+    assert!(client.contains("role: frontend"), "{client}");
     std::fs::write(dir.join("client.yaml"), client).unwrap();
     dir
 }
@@ -481,7 +482,7 @@ fn diff_of_unrelated_clusters_lists_pods() {
     assert!(text.contains("of added pods"), "{text}");
 }
 
-/// The example command lines at the end of `moat COMMAND --help`, without `moat`.
+/// Returns the example command lines of `moat COMMAND --help`, without `moat`.
 fn help_examples(command: &str) -> Vec<Vec<String>> {
     let help = stdout(&moat(&[command, "--help"]));
     let prefix = format!("  moat {command} ");

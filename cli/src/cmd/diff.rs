@@ -80,6 +80,7 @@ pub fn run(args: &DiffArgs) -> u8 {
         (Ok(old), Ok(new)) => (old, new),
         (Err(code), _) | (_, Err(code)) => return code,
     };
+
     let bar = ci::progress("comparing");
     let changes = diff(&old.cluster, &new.cluster);
     let presence = presence_diff(&old.cluster, &new.cluster);
@@ -91,7 +92,21 @@ pub fn run(args: &DiffArgs) -> u8 {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let findings = changes
+    let findings = findings(&changes, &presence, &new_pods);
+
+    let mut report = Report::new("diff", findings);
+    report.detail = Some(serde_json::json!({
+        "changes": changes,
+        "pods_in_one_version": presence,
+        "new_pods": new_pods,
+    }));
+    args.output
+        .emit(&report, Some(text(&changes, &presence, &new_pods)))
+}
+
+/// One `connectivity-changed` finding per changed flow class.
+fn findings(changes: &[Change], presence: &[PresenceChange], new_pods: &[Witness]) -> Vec<Finding> {
+    changes
         .iter()
         .map(|c| {
             Finding::new(
@@ -118,15 +133,7 @@ pub fn run(args: &DiffArgs) -> u8 {
                 format!("a pod that does not exist yet: {w}"),
             )
         }))
-        .collect();
-    let mut report = Report::new("diff", findings);
-    report.detail = Some(serde_json::json!({
-        "changes": changes,
-        "pods_in_one_version": presence,
-        "new_pods": new_pods,
-    }));
-    args.output
-        .emit(&report, Some(text(&changes, &presence, &new_pods)))
+        .collect()
 }
 
 /// A loaded version, or the exit code of its load errors.

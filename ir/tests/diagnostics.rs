@@ -378,3 +378,22 @@ fn type_errors_use_yaml_words() {
     assert!(messages[0].contains("expected an integer or a string, found a list"));
     assert!(messages[2].contains("expected a mapping, found an integer `5`"));
 }
+
+#[test]
+fn replicas_beyond_addresses_left_rejected() {
+    let deployment = |name: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  replicas: 40\n  selector: {{}}\n  template: {{spec: {{containers: [{{name: c}}]}}}}\n"
+        )
+    };
+    let text = format!("{}---\n{}", deployment("a"), deployment("b"));
+    let options = LoadOptions {
+        pod_cidr: "10.0.0.0/26".parse().unwrap(),
+        ..LoadOptions::default()
+    };
+    let loaded = load_str("two.yaml", &text, &options);
+    let codes: Vec<&str> = loaded.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["moat::too-many-replicas"]);
+    assert!(loaded.diagnostics[0].message.contains("only 21 of the 61"));
+    assert_eq!(loaded.cluster.pods.len(), 40);
+}

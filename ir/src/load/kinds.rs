@@ -210,12 +210,16 @@ impl Builder {
     }
 
     fn workload(&mut self, doc: &Node, header: &Header, out: &mut Vec<Diagnostic>) {
-        let pod_cidr = self.options.pod_cidr;
+        let pods = &self.loaded.cluster.pods;
+        let addresses = workload::Addresses {
+            pod_cidr: self.options.pod_cidr,
+            taken: pods.iter().filter(|p| p.ip.is_none()).count() as u64,
+        };
         let Some(workload::Template {
             replicas,
             template,
             node: template_node,
-        }) = workload::template(doc, &header.kind, pod_cidr, out)
+        }) = workload::template(doc, &header.kind, addresses, out)
         else {
             return;
         };

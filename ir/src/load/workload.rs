@@ -24,16 +24,23 @@ struct Count<'a> {
     parent: &'a Node,
 }
 
+/// The pod CIDR and how many of its addresses earlier pods already need.
+#[derive(Clone, Copy)]
+pub struct Addresses {
+    pub pod_cidr: IpNet,
+    pub taken: u64,
+}
+
 /// Reads the template of a workload kind and checks its replica count
-/// against the addresses of `pod_cidr`.
+/// against the addresses left in the pod CIDR.
 pub fn template<'a>(
     doc: &'a Node,
     kind: &str,
-    pod_cidr: IpNet,
+    addresses: Addresses,
     out: &mut Vec<Diagnostic>,
 ) -> Option<Template<'a>> {
     let (count, template, node) = read(doc, kind, out)?;
-    let replicas = checked_count(&count, pod_cidr, out)?;
+    let replicas = checked_count(&count, addresses, out)?;
     Some(Template {
         replicas,
         template,
@@ -43,7 +50,8 @@ pub fn template<'a>(
 
 /// Returns the count (1 when unset), or `None` after an error for a negative count
 /// or one the pod CIDR cannot address.
-fn checked_count(count: &Count, pod_cidr: IpNet, out: &mut Vec<Diagnostic>) -> Option<u32> {
+fn checked_count(count: &Count, addresses: Addresses, out: &mut Vec<Diagnostic>) -> Option<u32> {
+    let pod_cidr = addresses.pod_cidr;
     let value = count.value.unwrap_or(1);
     let at = field_origin(count.parent, count.field);
     let field = count.field;
@@ -72,6 +80,23 @@ fn checked_count(count: &Count, pod_cidr: IpNet, out: &mut Vec<Diagnostic>) -> O
             .with_label("more pods than addresses")
             .with_help(
                 "lower the count, or pass a larger range with `--pod-cidr`; moat created no pods for this workload",
+            ),
+        );
+        return None;
+    }
+    let left = capacity.saturating_sub(addresses.taken);
+    if u64::from(replicas) > left {
+        out.push(
+            Diagnostic::error(
+                "moat::too-many-replicas",
+                format!(
+                    "`{field}` is {replicas}, but only {left} of the {capacity} pod addresses of {pod_cidr} are left"
+                ),
+            )
+            .at(Some(at))
+            .with_label("more pods than addresses left")
+            .with_help(
+                "earlier pods use the other addresses; lower the counts, or pass a larger range with `--pod-cidr`; moat created no pods for this workload",
             ),
         );
         return None;

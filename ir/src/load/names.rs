@@ -65,7 +65,7 @@ fn check_one(node: &Node, field: &str, format: Format, out: &mut Vec<Diagnostic>
     );
 }
 
-/// The first rule `value` breaks, if any.
+/// Returns the first rule that `value` breaks, if any.
 fn problem(value: &str, format: Format) -> Option<String> {
     let max = match format {
         Format::Subdomain => 253,

@@ -263,7 +263,7 @@ const CRON_JOB: Shape = object!(CRON_JOB_SPEC);
 const SERVICE: Shape = object!(SERVICE_SPEC);
 const NAMESPACE: Shape = object!(NAMESPACE_SPEC);
 
-/// The shape of a non-policy kind moat reads; policy kinds check their own.
+/// Returns the shape of a non-policy kind that moat reads. Policy kinds check their own.
 pub fn shape_of(kind: &str) -> Option<&'static Shape> {
     match kind {
         "Namespace" => Some(&NAMESPACE),

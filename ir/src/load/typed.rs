@@ -54,8 +54,8 @@ fn user_words(message: &str, at: &Node) -> String {
     )
 }
 
-/// The expectation of a serde error, with Rust and k8s-openapi type names
-/// replaced by the YAML value they stand for.
+/// Replaces the Rust or k8s-openapi type name in a serde expectation with
+/// the YAML value that type reads.
 fn expected_words(expected: &str) -> String {
     let words = match expected {
         "IntOrString" => "an integer or a string",
@@ -79,7 +79,7 @@ fn is_type_name(text: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
-/// The type of the offending value, with its source text when it is a scalar.
+/// Describes the offending value: its type, and its source text when it is a scalar.
 fn found_words(at: &Node) -> String {
     let scalar = !matches!(
         at.kind,

@@ -108,14 +108,25 @@ fn over_capacity_fails_naming_map() {
         "-o",
         &path,
         "--capacity",
-        "services=0",
+        "maglev=50",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("map `services` needs 1 entries but its capacity is 0"),
+        stderr.contains("map `maglev` needs 1021 entries but its capacity is 50"),
         "{stderr}"
     );
+    assert!(!std::path::Path::new(&path).exists(), "no image written");
+
+    let zero = moat(&[
+        "compile",
+        "policies/demo",
+        "-o",
+        &path,
+        "--capacity",
+        "services=0",
+    ]);
+    assert_eq!(zero.status.code(), Some(2), "a capacity of 0 is a usage error");
     assert!(!std::path::Path::new(&path).exists(), "no image written");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -126,7 +126,11 @@ fn over_capacity_fails_naming_map() {
         "--capacity",
         "services=0",
     ]);
-    assert_eq!(zero.status.code(), Some(2), "a capacity of 0 is a usage error");
+    assert_eq!(
+        zero.status.code(),
+        Some(2),
+        "a capacity of 0 is a usage error"
+    );
     assert!(!std::path::Path::new(&path).exists(), "no image written");
     std::fs::remove_dir_all(dir).unwrap();
 }

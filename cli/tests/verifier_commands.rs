@@ -580,7 +580,12 @@ fn explain_exit_codes_match_query() {
     ];
     let explain = moat(&[&["explain"][..], &unknown_pod[..]].concat());
     assert_eq!(explain.status.code(), Some(1), "{}", stderr(&explain));
-    assert!(stderr(&explain).contains("pod `default/client` not found"));
+    assert!(
+        stderr(&explain)
+            .contains("pod `default/client` not found: did you mean `default/client-0`?"),
+        "{}",
+        stderr(&explain)
+    );
     let query = moat(&[&["query"][..], &unknown_pod[..]].concat());
     assert_eq!(
         query.status.code(),

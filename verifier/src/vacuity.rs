@@ -53,22 +53,10 @@ fn end_text(cluster: &Cluster, word: &str, set: &PodSet, scope: Scope) -> String
     {
         text.push_str(&format!(" (namespace `{name}` does not exist"));
         let names: Vec<&str> = cluster.namespaces.keys().map(String::as_str).collect();
-        if let Some(close) = closest(name, &names) {
+        if let Some(close) = crate::describe::closest(name, &names) {
             text.push_str(&format!(": did you mean `{close}`?"));
         }
         text.push(')');
     }
     text
-}
-
-/// Finds the known name closest to `name`, if it is close enough to be a typo.
-// NOTE: the same as the private `closest` of the loader's schema check in moat-ir.
-pub fn closest<'a>(name: &str, names: &[&'a str]) -> Option<&'a str> {
-    let lower = name.to_ascii_lowercase();
-    names
-        .iter()
-        .map(|n| (strsim::jaro_winkler(&lower, &n.to_ascii_lowercase()), *n))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, n)| n)
 }

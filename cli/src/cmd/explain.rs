@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use clap::Args;
 use moat_ir::service::backends;
 use moat_ir::{Cluster, Flow, FlowEnd, Protocol};
+use moat_verifier::describe::closest;
 use moat_verifier::explain::{Explanation, explain};
 use moat_verifier::finding::{Finding, Severity};
 use moat_verifier::output::Report;
@@ -132,8 +133,24 @@ struct Target {
     flows: Vec<Flow>,
 }
 
+/// Resolves an end like [`resolve_end`], naming the closest pod when a
+/// pod is not found.
+fn resolve_pod_end(cluster: &Cluster, end: &EndSpec) -> Result<FlowEnd, String> {
+    resolve_end(cluster, end).map_err(|e| {
+        let EndSpec::Pod { namespace, name } = end else {
+            return e;
+        };
+        let keys: Vec<String> = cluster.pods.iter().map(moat_ir::Pod::key).collect();
+        let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+        match closest(&format!("{namespace}/{name}"), &names) {
+            Some(close) => format!("{e}: did you mean `{close}`?"),
+            None => e,
+        }
+    })
+}
+
 fn resolve(cluster: &Cluster, request: &Request) -> Result<Target, String> {
-    let src = resolve_end(cluster, &request.src)?;
+    let src = resolve_pod_end(cluster, &request.src)?;
     let service = match &request.dst {
         EndSpec::Service { namespace, name } => Some(
             cluster
@@ -146,7 +163,7 @@ fn resolve(cluster: &Cluster, request: &Request) -> Result<Target, String> {
     let Some(service) = service else {
         let flow = Flow {
             src,
-            dst: resolve_end(cluster, &request.dst)?,
+            dst: resolve_pod_end(cluster, &request.dst)?,
             protocol: request.protocol,
             port: request.port,
         };

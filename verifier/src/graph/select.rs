@@ -68,7 +68,7 @@ impl EndSelector {
         if names.contains(&namespace.as_str()) {
             return Ok(());
         }
-        let hint = match crate::vacuity::closest(namespace, &names) {
+        let hint = match crate::describe::closest(namespace, &names) {
             Some(close) => format!(": did you mean `{close}`?"),
             None => String::new(),
         };

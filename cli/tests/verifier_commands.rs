@@ -714,3 +714,29 @@ fn reach_help_examples_run() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn verify_fails_host_network_only_end() {
+    let manifests = temp_file(
+        "host-network.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: agent, namespace: default, labels: {app: agent}}\nspec:\n  hostNetwork: true\n  containers: [{name: agent, image: busybox}]\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: default, labels: {app: web}}\nspec:\n  containers: [{name: web, image: nginx}]\n",
+    );
+    let assertions = temp_file(
+        "host-network-assert.yaml",
+        "assertions:\n  - name: agent reaches web\n    from: {podSelector: {app: agent}}\n    to: {podSelector: {app: web}}\n    expect: allow\n",
+    );
+    let out = moat(&[
+        "verify",
+        manifests.to_str().unwrap(),
+        "--assert",
+        assertions.to_str().unwrap(),
+    ]);
+    std::fs::remove_file(&manifests).unwrap();
+    std::fs::remove_file(&assertions).unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("vacuous: `from` selects no pod in the input (only host-network pods"),
+        "{text}"
+    );
+}

@@ -12,7 +12,7 @@ use crate::smt::{Scope, Session, Universe};
 /// select some pod.
 ///
 /// Over existing pods an end is empty when no pod of the input is in its
-/// set. Over every pod that could exist it is empty when its selectors
+/// set, not counting host-network pods, which policies do not select. Over every pod that could exist it is empty when its selectors
 /// cannot be satisfied by any labels, which the SMT engine decides.
 pub fn vacuous(cluster: &Cluster, assertion: &Assertion, scope: Scope) -> Option<String> {
     let ends = [("from", &assertion.from), ("to", &assertion.to)];
@@ -33,7 +33,7 @@ fn selects_some_pod(cluster: &Cluster, set: &PodSet, scope: Scope) -> bool {
         Scope::Existing => cluster
             .pods
             .iter()
-            .any(|p| pod_set_contains(cluster, set, p)),
+            .any(|p| !p.host_network && pod_set_contains(cluster, set, p)),
         Scope::AnyPod => {
             let universe = Universe::with_sets(&[cluster], &[set]);
             let session = Session::with_universe(cluster, universe, Scope::AnyPod);
@@ -48,6 +48,13 @@ fn end_text(cluster: &Cluster, word: &str, set: &PodSet, scope: Scope) -> String
         Scope::Existing => format!("`{word}` selects no pod in the input"),
         Scope::AnyPod => format!("`{word}` selects no pod that could exist"),
     };
+    let host_network = cluster
+        .pods
+        .iter()
+        .any(|p| p.host_network && pod_set_contains(cluster, set, p));
+    if scope == Scope::Existing && host_network {
+        text.push_str(" (only host-network pods, which are not pod ends)");
+    }
     if let NamespaceMatch::Name(name) = &set.namespaces
         && !cluster.namespaces.contains_key(name)
     {

@@ -44,14 +44,5 @@ pub fn list_text(names: &[String], max: usize) -> String {
     format!("{} and {} more", shown.join(", "), names.len() - max)
 }
 
-/// Finds the known name closest to `name`, if it is close enough to be a typo.
-// NOTE: the same as the private `closest` of the loader's schema check in moat-ir.
-pub fn closest<'a>(name: &str, names: &[&'a str]) -> Option<&'a str> {
-    let lower = name.to_ascii_lowercase();
-    names
-        .iter()
-        .map(|n| (strsim::jaro_winkler(&lower, &n.to_ascii_lowercase()), *n))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, n)| n)
-}
+/// Finds the known name closest to a typo; the loader's did-you-mean uses it too.
+pub use moat_ir::load::closest;

@@ -41,6 +41,7 @@ use crate::source::{Origin, SourceFile};
 use node::{Node, NodeKind};
 
 pub use files::read_inputs;
+pub use schema::closest;
 
 /// Choices that shape the loaded cluster.
 #[derive(Debug, Clone)]

@@ -320,6 +320,7 @@ fn policy(k: usize, apps: usize, namespaces: usize) -> Policy {
         let block = IpBlock {
             cidr: "10.0.0.0/8".parse::<IpNet>().unwrap(),
             except: vec!["10.244.0.0/16".parse::<IpNet>().unwrap()],
+            matches_pods: None,
         };
         let dns = Ports::List(vec![PortRule {
             protocol: Protocol::Udp,

@@ -56,7 +56,7 @@ fn peer() -> impl Strategy<Value = Peer> {
             };
             Peer::Pods(PodSet { namespaces, pods })
         }),
-        (0..4usize, any::<bool>()).prop_map(|(cidr, except)| {
+        (0..4usize, any::<bool>(), 0..3usize).prop_map(|(cidr, except, pods)| {
             let cidrs = ["0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/24", "8.8.8.0/24"];
             let excepts = if except {
                 vec![net("10.1.0.0/28")]
@@ -68,7 +68,13 @@ fn peer() -> impl Strategy<Value = Peer> {
                 .into_iter()
                 .filter(|e| cidr.contains(e) && *e != cidr)
                 .collect();
-            Peer::IpBlock(IpBlock { cidr, except })
+            // `None` follows the setting; `Some(false)` is a Cilium CIDR peer.
+            let matches_pods = [None, Some(false), Some(true)][pods];
+            Peer::IpBlock(IpBlock {
+                cidr,
+                except,
+                matches_pods,
+            })
         }),
         (0..2usize).prop_map(|n| Peer::Networks(vec![net(["10.1.0.0/16", "8.8.0.0/16"][n])])),
         (0..4usize).prop_map(|e| Peer::Entity(

@@ -335,7 +335,7 @@ fn peer_matches_pod(cluster: &Cluster, peer: &Peer, pod: &Pod) -> bool {
     match peer {
         Peer::Pods(set) => !pod.host_network && pod_set_contains(cluster, set, pod),
         Peer::IpBlock(block) => {
-            cluster.settings.ipblock_matches_pods && pod.ip.is_some_and(|ip| block.contains(ip))
+            block.matches_pods(&cluster.settings) && pod.ip.is_some_and(|ip| block.contains(ip))
         }
         Peer::Networks(nets) => pod
             .ip

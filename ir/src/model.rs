@@ -270,11 +270,20 @@ pub enum Entity {
 pub struct IpBlock {
     pub cidr: IpNet,
     pub except: Vec<IpNet>,
+    /// Whether the block also matches pod IPs: `None` follows
+    /// [`Settings::ipblock_matches_pods`]; Cilium CIDR peers set `Some(false)`
+    /// because Cilium never selects cluster endpoints by address.
+    pub matches_pods: Option<bool>,
 }
 
 impl IpBlock {
     pub fn contains(&self, ip: IpAddr) -> bool {
         self.cidr.contains(&ip) && !self.except.iter().any(|e| e.contains(&ip))
+    }
+
+    /// Whether the block applies to pod IPs under these settings.
+    pub fn matches_pods(&self, settings: &Settings) -> bool {
+        self.matches_pods.unwrap_or(settings.ipblock_matches_pods)
     }
 }
 

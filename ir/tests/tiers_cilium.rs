@@ -246,3 +246,33 @@ fn unknown_entity_suggests_the_closest() {
         Some("did you mean `world`?")
     );
 }
+
+#[test]
+fn cidr_peers_never_match_pods() {
+    // 10.0.0.0/8 holds every pod IP of the base cluster. Cilium selects
+    // endpoints by identity only, so neither CIDR form admits a pod, even
+    // though the default settings let a NetworkPolicy ipBlock match pod IPs.
+    let rule = format!(
+        "{SELECT_A}  egress:\n  - toCIDR: [10.0.0.0/8]\n  - toCIDRSet: [{{cidr: 10.0.0.0/8}}]\n"
+    );
+    let loaded = load(&cnp("to-tens", &rule));
+    expect(
+        &loaded,
+        "x/a -> x/b tcp/80 deny\nx/a -> y/a tcp/80 deny\nx/a -> ip:10.9.9.9 tcp/80 allow",
+    );
+
+    let netpol = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: to-tens, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{ipBlock: {cidr: 10.0.0.0/8}}]
+---
+";
+    expect(
+        &load(netpol),
+        "x/a -> x/b tcp/80 allow\nx/a -> ip:10.9.9.9 tcp/80 allow",
+    );
+}

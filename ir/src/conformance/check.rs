@@ -185,7 +185,7 @@ impl Samples {
 
 fn add_boundaries(peer: &Peer, out: &mut BTreeSet<Ipv4Addr>) {
     let nets = match peer {
-        Peer::IpBlock(IpBlock { cidr, except }) => {
+        Peer::IpBlock(IpBlock { cidr, except, .. }) => {
             std::iter::once(cidr).chain(except).copied().collect()
         }
         Peer::Networks(nets) => nets.clone(),

@@ -153,12 +153,11 @@ pub fn peers(
     for (i, text) in cidrs.unwrap_or_default().iter().enumerate() {
         has_l3 = true;
         let at = walk::item(node, field, i);
-        // NOTE: Cilium never matches cluster endpoints by CIDR, but as an ipBlock this
-        // peer follows `Settings::ipblock_matches_pods`, which defaults to true.
         list.extend(cidr(text, at, out).map(|cidr| {
             Peer::IpBlock(IpBlock {
                 cidr,
                 except: Vec::new(),
+                matches_pods: Some(false),
             })
         }));
     }
@@ -217,7 +216,13 @@ fn cidr_set(set: &CidrRule, node: &Node, out: &mut Vec<Diagnostic>) -> Option<Pe
         cidr: text.clone(),
         except: set.except.clone(),
     };
-    netpol::ip_block(&block, node, out).map(Peer::IpBlock)
+    // Cilium selects cluster endpoints by identity only, never by address.
+    netpol::ip_block(&block, node, out).map(|block| {
+        Peer::IpBlock(IpBlock {
+            matches_pods: Some(false),
+            ..block
+        })
+    })
 }
 
 fn entity(text: &str, node: &Node, out: &mut Vec<Diagnostic>) -> Option<Peer> {

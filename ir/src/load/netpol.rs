@@ -251,7 +251,11 @@ pub(super) fn ip_block(
         }
         except.push(net);
     }
-    Some(IpBlock { cidr, except })
+    Some(IpBlock {
+        cidr,
+        except,
+        matches_pods: None,
+    })
 }
 
 /// Parses a CIDR; a host address with bits beyond the prefix is accepted and masked,

@@ -197,6 +197,11 @@ pub fn ipblock_covers_pods(cluster: &Cluster) -> Vec<Finding> {
             };
             for peer in peers {
                 let Peer::IpBlock(block) = peer else { continue };
+                // A Cilium CIDR peer never matches pods, whatever the setting,
+                // so its meaning does not depend on the implementation.
+                if block.matches_pods.is_some() {
+                    continue;
+                }
                 let covered: Vec<String> = cluster
                     .pods
                     .iter()

@@ -333,7 +333,7 @@ impl Encoder<'_> {
             }
             Peer::IpBlock(block) => {
                 let in_block = Bool::and(&[end.has_v4.clone(), ip_block(block, &end.ip)]);
-                if self.cluster.settings.ipblock_matches_pods {
+                if block.matches_pods(&self.cluster.settings) {
                     in_block
                 } else {
                     Bool::and(&[pod.not(), in_block])

@@ -64,10 +64,10 @@ fn peer() -> impl Strategy<Value = Peer> {
     prop_oneof![
         3 => pod_set().prop_map(Peer::Pods),
         1 => prop::sample::select(vec![
-            IpBlock { cidr: net("10.244.0.0/30"), except: vec![] },
-            IpBlock { cidr: net("0.0.0.0/0"), except: vec![net("10.0.0.0/8")] },
-            IpBlock { cidr: net("10.244.0.0/16"), except: vec![net("10.244.0.2/31")] },
-            IpBlock { cidr: net("8.8.8.0/24"), except: vec![] },
+            IpBlock { cidr: net("10.244.0.0/30"), except: vec![], matches_pods: None },
+            IpBlock { cidr: net("0.0.0.0/0"), except: vec![net("10.0.0.0/8")], matches_pods: None },
+            IpBlock { cidr: net("10.244.0.0/16"), except: vec![net("10.244.0.2/31")], matches_pods: None },
+            IpBlock { cidr: net("8.8.8.0/24"), except: vec![], matches_pods: None },
         ])
         .prop_map(Peer::IpBlock),
         1 => prop::sample::select(vec![vec![net("0.0.0.0/0")], vec![net("10.244.0.4/30")]])

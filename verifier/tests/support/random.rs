@@ -68,6 +68,8 @@ fn peer() -> impl Strategy<Value = Peer> {
             IpBlock { cidr: net("0.0.0.0/0"), except: vec![net("10.0.0.0/8")], matches_pods: None },
             IpBlock { cidr: net("10.244.0.0/16"), except: vec![net("10.244.0.2/31")], matches_pods: None },
             IpBlock { cidr: net("8.8.8.0/24"), except: vec![], matches_pods: None },
+            // A Cilium CIDR peer: never matches pods, whatever the setting.
+            IpBlock { cidr: net("10.244.0.0/16"), except: vec![], matches_pods: Some(false) },
         ])
         .prop_map(Peer::IpBlock),
         1 => prop::sample::select(vec![vec![net("0.0.0.0/0")], vec![net("10.244.0.4/30")]])

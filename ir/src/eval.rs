@@ -37,7 +37,7 @@ pub struct RuleRef {
     pub rule: usize,
 }
 
-/// Why one side of a flow was allowed or denied.
+/// The reason one side of a flow was allowed or denied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Reason {
     /// This end is outside the cluster, so no policy of this side applies.
@@ -182,9 +182,10 @@ impl SideQuery<'_> {
         None
     }
 
-    /// NetworkPolicy tier (with Cilium policies): a matching deny rule decides
-    /// first, isolated or not; then, if any selecting policy isolates the pod,
-    /// the union of allow rules decides, and nothing matching means deny.
+    /// Decides the NetworkPolicy tier, Cilium policies included. A matching
+    /// deny rule decides first, whether the pod is isolated or not. Then, if a
+    /// selecting policy isolates the pod, the union of allow rules decides,
+    /// and a flow that matches none of them is denied.
     fn namespaced_tier(&self) -> Option<Decision> {
         let applying: Vec<usize> = self
             .selecting(Tier::Namespaced)

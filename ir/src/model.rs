@@ -13,7 +13,7 @@ use crate::source::Origin;
 /// Labels of a namespace or a pod, ordered by key.
 pub type Labels = BTreeMap<String, String>;
 
-/// Everything moat knows about a cluster after loading and normalising.
+/// A cluster as moat models it after loading and normalising.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Cluster {
     pub namespaces: BTreeMap<String, Namespace>,
@@ -236,7 +236,7 @@ impl fmt::Display for PolicyKind {
     }
 }
 
-/// Which namespaces a selector applies to.
+/// The namespaces a selector applies to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum NamespaceMatch {
     /// Exactly this namespace (a NetworkPolicy's own namespace).

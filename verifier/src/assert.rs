@@ -290,8 +290,8 @@ fn scope_word<S: serde::Serializer>(scope: &Scope, s: S) -> Result<S::Ok, S::Err
 /// Checks an assertion over existing pods and then, with `any_pod`, over
 /// every pod that could exist.
 ///
-/// Holds when every flow from a pod of `from` to a pod of `to` on the
-/// assertion's ports gets the expected verdict; otherwise the answer is a
+/// The assertion holds when every flow from a pod of `from` to a pod of
+/// `to` on its ports gets the expected verdict. Otherwise the result is a
 /// counterexample flow, whose ends may be pods that do not exist yet.
 /// An assertion with an end that selects no pod in the final scope is
 /// vacuous (see [`crate::vacuity`]) and does not hold.

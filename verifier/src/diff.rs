@@ -313,8 +313,8 @@ fn reasons(cluster: &Cluster, flow: &Flow) -> String {
     parts.join("; ")
 }
 
-/// Flows in which a pod that exists in neither version gets different
-/// verdicts, found by the SMT engine; at most `limit`, one per pair of
+/// Finds, with the SMT engine, flows in which a pod that exists in neither
+/// version gets different verdicts. Returns at most `limit`, one per pair of
 /// label sets and protocol.
 pub fn new_pod_differences(old: &Cluster, new: &Cluster, limit: usize) -> Vec<Witness> {
     use crate::smt::{Guards, Session};

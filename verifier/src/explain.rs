@@ -190,8 +190,8 @@ fn ports_match(cluster: &Cluster, ports: &Ports, flow: &Flow) -> bool {
 /// One sentence for one side's decision.
 // NOTE: `moat query` words decisions with its own `decision_text` in
 // cli/src/cmd/explain_text.rs, which adds source locations and words an
-// isolated side differently; its output is pinned by snapshot tests, so
-// the two functions stay separate.
+// isolated side differently. Snapshot tests pin that output, so the two
+// functions stay separate.
 pub fn reason_text(cluster: &Cluster, decision: &Decision, direction: Direction) -> String {
     let verb = if decision.allowed {
         "allowed"

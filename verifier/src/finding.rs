@@ -6,7 +6,7 @@ use std::str::FromStr;
 use moat_ir::source::Origin;
 use serde::{Serialize, Serializer};
 
-/// How serious a finding is; `--fail-on` compares against this order.
+/// The severity of a finding, in the order `--fail-on` compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -172,7 +172,7 @@ pub struct Finding {
     pub severity: Severity,
     pub message: String,
     pub help: Option<String>,
-    /// Where the problem is; `None` for problems of the whole cluster.
+    /// The location of the problem, or `None` for the whole cluster.
     #[serde(rename = "location", serialize_with = "location")]
     pub origin: Option<Origin>,
     /// Short text shown under the highlighted span.
